@@ -1,0 +1,52 @@
+/**
+ * One benchmark target per process (so load generator and servers do not share an event loop):
+ *   node --import tsx bench/targets.ts emulator <port>
+ *   node --import tsx bench/targets.ts gateway <port> <ionapiFile> <cacheDriver>
+ *   node --import tsx bench/targets.ts bare-proxy <port> <upstreamBase>
+ * Prints `READY <port>` once listening.
+ */
+import { readFileSync } from 'node:fs'
+import Fastify from 'fastify'
+import httpProxy from '@fastify/http-proxy'
+import { buildApp } from '../src/app.ts'
+import { resolveConfig } from '../src/config.ts'
+import { createEmulator } from '../src/emulator/index.ts'
+
+const [kind, portArg, arg1, arg2] = process.argv.slice(2)
+// A clean exit on SIGTERM lets `node --cpu-prof` write its profile.
+process.once('SIGTERM', () => process.exit(0))
+const port = Number(portArg)
+
+if (kind === 'emulator') {
+  const emulator = await createEmulator({ port })
+  process.stdout.write(`READY ${port} ${JSON.stringify(emulator.ionapi)}\n`)
+} else if (kind === 'gateway') {
+  const ionapi = JSON.parse(readFileSync(arg1 as string, 'utf8')) as unknown
+  const config = resolveConfig({
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    CACHE_DRIVER: arg2 ?? 'memory',
+    RATE_LIMIT_MAX: '100000000',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Experiments: pass gateway variables through, e.g. BENCH_UPSTREAM_CONNECTIONS=128.
+    ...(process.env.BENCH_UPSTREAM_CONNECTIONS ? { UPSTREAM_CONNECTIONS: process.env.BENCH_UPSTREAM_CONNECTIONS } : {}),
+  }, ionapi)
+  const app = await buildApp(config, { logger: false })
+  await app.listen({ port, host: '127.0.0.1' })
+  process.stdout.write(`READY ${port}\n`)
+} else if (kind === 'bare-proxy') {
+  // The library floor: @fastify/http-proxy alone, same upstream, a fixed bearer token, nothing else.
+  const [upstream, token] = [arg1 as string, arg2 as string]
+  const app = Fastify({ logger: false })
+  await app.register(httpProxy, {
+    upstream: new URL(upstream).origin,
+    prefix: '/m3',
+    rewritePrefix: `${new URL(upstream).pathname}/M3`,
+    replyOptions: { rewriteRequestHeaders: (_req, headers) => ({ ...headers, authorization: `Bearer ${token}` }) },
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+  process.stdout.write(`READY ${port}\n`)
+} else {
+  process.stderr.write(`unknown target ${kind}\n`)
+  process.exit(2)
+}

@@ -1,0 +1,70 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { loadApiKeysFile, type ApiClient } from '../src/edge/api-keys.ts'
+import { addressIdentity } from '../src/edge/client-ip.ts'
+import { GatewayError } from '../src/errors.ts'
+
+const CLIENT_ID_HEADER = /^[A-Za-z0-9._:-]{1,64}$/
+
+export interface ClientIdentity {
+  /** Stable id for logs and rate limits: the API key's client, else (open mode) x-client-id or the address. */
+  id: string
+  /** True when proven by an API key. */
+  authenticated: boolean
+  admin: boolean
+}
+
+/**
+ * Who is calling. With CLIENT_API_KEYS_FILE, proxied and admin routes need a valid `x-api-key` (AUTH_004) and admin
+ * routes an admin key (AUTH_005); identity comes from the key, so a spoofed `x-client-id` is ignored. Without the
+ * file the gateway runs open (seed behaviour) and says so at boot.
+ *
+ * Identification runs in onRequest (so the rate limit can key on it and throttle floods of bad keys);
+ * enforcement runs in preParsing, after the rate limit.
+ */
+async function clientAuth (app: FastifyInstance): Promise<void> {
+  const file = app.config.clientApiKeysFile
+  const registry = file ? loadApiKeysFile(file) : undefined
+  if (registry) app.log.info({ clients: registry.size }, 'client API keys loaded: x-api-key required')
+  else app.log.warn('CLIENT_API_KEYS_FILE is not set: OPEN MODE — any caller may use the gateway\'s ION service account (and purge its cache); clients are told apart by x-client-id or address only')
+
+  app.decorateRequest('client', null)
+
+  app.addHook('onRequest', async (request) => {
+    request.client = identify(request)
+  })
+
+  function identify (request: FastifyRequest): ClientIdentity {
+    const address = `ip:${addressIdentity(request.ip)}`
+    if (registry) {
+      const key = request.headers['x-api-key']
+      const client: ApiClient | undefined = registry.identify(typeof key === 'string' ? key : undefined)
+      return client ? { id: client.id, authenticated: true, admin: client.admin } : { id: address, authenticated: false, admin: false }
+    }
+    const claimed = request.headers['x-client-id']
+    const id = typeof claimed === 'string' && CLIENT_ID_HEADER.test(claimed) ? `client:${claimed}` : address
+    return { id, authenticated: false, admin: false }
+  }
+
+  app.addHook('preParsing', async (request) => {
+    const config = request.routeOptions.config
+    if (!registry || config.public === true) return
+    const client = request.client
+    if (!client?.authenticated) {
+      throw new GatewayError('AUTH_004', request.headers['x-api-key'] === undefined ? 'An x-api-key header is required' : 'The x-api-key is not valid')
+    }
+    if (config.admin === true && !client.admin) throw new GatewayError('AUTH_005', 'This route needs an admin API key')
+  })
+}
+
+export default fp(clientAuth, { fastify: '5.x', name: 'client-auth' })
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    client: ClientIdentity | null
+  }
+  interface FastifyContextConfig {
+    /** Open to everyone: no API key, no rate limit (health, readiness, metrics, docs). */
+    public?: boolean
+  }
+}

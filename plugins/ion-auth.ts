@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { createTokenClient } from '../src/ion/token-client.ts'
+import { createTokenManager, type TokenManager } from '../src/ion/token-manager.ts'
+import { RedisTokenStore } from '../src/ion/token-store.ts'
+
+/** Holds the ION token: obtained at start, refreshed ahead of expiry, shared through Redis when configured. */
+async function ionAuth (app: FastifyInstance): Promise<void> {
+  const { config, gatewayMetrics: metrics } = app
+  const client = createTokenClient({ ion: config.ion, timeoutMs: Math.min(config.upstream.timeoutMs, 15000) })
+  const store = app.redis ? new RedisTokenStore(app.redis, { tenant: config.ion.tenant, clientId: config.ion.credentials.clientId }) : undefined
+  const manager = createTokenManager({
+    client,
+    store,
+    refreshBufferMs: config.token.refreshBufferMs,
+    checkIntervalMs: config.token.checkIntervalMs,
+    logger: app.log.child({ component: 'ion-token' }),
+    onRefresh: ({ success, trigger }) => metrics.tokenRefreshes.inc({ success: String(success), trigger }),
+  })
+  metrics.sources.tokenExpiresAtMs = () => manager.state().expiresAtMs
+
+  app.decorate('ionTokens', manager)
+  app.addHook('onReady', async () => { manager.start() })
+  app.addHook('onClose', async () => {
+    await manager.close()
+    await client.close()
+  })
+}
+
+export default fp(ionAuth, { fastify: '5.x', name: 'ion-auth', dependencies: ['redis'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ionTokens: TokenManager
+  }
+}

@@ -1,0 +1,104 @@
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { GatewayError } from '../src/errors.ts'
+import { m3Failure, m3Records } from '../src/ion/m3.ts'
+import { Type } from '../src/typebox.ts'
+import { callUpstream, systemTarget } from './proxy.ts'
+
+const M3_ANSWER_LIMIT_BYTES = 32 * 1024 * 1024
+
+const Params = Type.Object({
+  program: Type.String({ pattern: '^[A-Z0-9]{3,10}$', description: 'M3 MI program', examples: ['MMS200MI'] }),
+  transaction: Type.String({ pattern: '^[A-Za-z0-9]{1,15}$', description: 'M3 MI transaction', examples: ['GetItmBasic'] }),
+})
+
+const Query = Type.Object({
+  maxrecs: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000, description: 'Maximum records (0 = all)' })),
+  returncols: Type.Optional(Type.String({ pattern: '^[A-Z0-9]{1,10}(,[A-Z0-9]{1,10})*$', description: 'Comma list of fields to return', examples: ['ITNO,ITDS'] })),
+}, {
+  additionalProperties: Type.String({ maxLength: 1024 }),
+  description: 'Transaction input fields as query parameters (e.g. ITNO=A100); every value is a string',
+})
+
+const Answer = Type.Object({
+  program: Type.String(),
+  transaction: Type.String(),
+  records: Type.Array(Type.Record(Type.String(), Type.String()), { description: 'One object per M3 record, values with trailing blanks trimmed' }),
+}, {
+  description: 'The flattened M3 answer',
+  examples: [{ program: 'MMS200MI', transaction: 'GetItmBasic', records: [{ ITNO: 'A100', ITDS: 'Bolt M8', STAT: '20' }] }],
+})
+
+const errorRef = Type.Ref('ErrorEnvelope')
+
+/** `GET /m3/mi/:program/:transaction`: a validated M3 MI call answered as flat records, M3 errors as API_004. */
+export default async function m3Typed (app: FastifyInstance): Promise<void> {
+  const target = systemTarget(app, 'm3')
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>()
+
+  typed.get('/mi/:program/:transaction', {
+    schema: {
+      tags: ['m3'],
+      summary: 'Typed M3 MI call',
+      description: 'Calls M3 MI v2 `execute/{program}/{transaction}` through ION and flattens the answer. Reads (transactions ' +
+        'matching M3_READ_TRANSACTIONS) are retried on transient failures; writes are sent exactly once. ' +
+        'An M3 business error becomes API_004 (422) with M3\'s code, field and message.',
+      params: Params,
+      querystring: Query,
+      response: { 200: Answer, 400: errorRef, 401: errorRef, 422: errorRef, 429: errorRef, 502: errorRef, 503: errorRef, 504: errorRef },
+    },
+  }, async (request, reply) => {
+    const { program, transaction } = request.params
+    const search = new URLSearchParams()
+    for (const [key, value] of Object.entries(request.query)) {
+      if (value !== undefined) search.append(key, String(value))
+    }
+    const suffix = `/m3api-rest/v2/execute/${program}/${transaction}`
+    const res = await callUpstream(app, {
+      target,
+      method: 'GET',
+      upstreamPath: target.upstreamPrefix + suffix,
+      rawQuery: search.toString(),
+      decodedSuffix: suffix,
+      headers: { accept: 'application/json' },
+      body: undefined,
+      requestId: request.id,
+      clientIp: request.ip,
+      trace: (request.upstreamTrace = {}),
+    })
+    if (res.cacheStatus) reply.header('x-cache', res.cacheStatus)
+    if (res.ageS !== undefined) reply.header('age', String(res.ageS))
+    const text = Buffer.isBuffer(res.body) ? res.body.toString('utf8') : await readText(res.body)
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {
+      body = undefined
+    }
+    const failure = m3Failure(body)
+    if (failure && (res.statusCode === 200 || res.statusCode === 400)) {
+      throw new GatewayError('API_004', failure.message, {
+        details: { m3: { code: failure.code, field: failure.field, message: failure.message } },
+      })
+    }
+    if (res.statusCode === 429) {
+      const retryAfter = Number(res.headers['retry-after'])
+      throw new GatewayError('API_001', 'ION is throttling requests', { statusCode: 429, retryAfterS: Number.isFinite(retryAfter) ? retryAfter : 1 })
+    }
+    if (res.statusCode !== 200 || body === undefined) {
+      throw new GatewayError('API_001', `ION answered ${res.statusCode}${body === undefined ? ' with a body that is not JSON' : ''}`)
+    }
+    return { program, transaction, records: m3Records(body) }
+  })
+}
+
+async function readText (body: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.length
+    if (size > M3_ANSWER_LIMIT_BYTES) throw new GatewayError('API_001', 'ION answer too large for the typed route; use the pass-through route')
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}

@@ -1,0 +1,219 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from '../src/errors.ts'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import { cacheKey } from '../src/cache/keys.ts'
+import type { CacheStatus } from '../src/cache/manager.ts'
+import type { UpstreamTrace } from '../src/request-log.ts'
+import { requestDirectives } from '../src/cache/policy.ts'
+import { isM3Read, parseM3Call } from '../src/ion/m3.ts'
+import { clientResponseHeaders, type LocationRewrite } from '../src/proxy/headers.ts'
+import { guardPath } from '../src/proxy/path-guard.ts'
+import { forwardableBody } from '../src/proxy/request-body.ts'
+import { SYSTEMS, SYSTEM_IDS, type SystemId } from '../src/proxy/systems.ts'
+import { createUpstream, type Upstream } from '../src/proxy/upstream.ts'
+import m3Typed from './m3-typed.ts'
+
+const PROXIED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export interface SystemTarget {
+  system: SystemId
+  /** `/m3` */
+  routePrefix: string
+  /** Origin-relative ION path of the system: `/ACME_TST/M3` */
+  upstreamPrefix: string
+  rewrite: LocationRewrite
+}
+
+export function systemTarget (app: FastifyInstance, system: SystemId): SystemTarget {
+  const base = new URL(app.config.ion.apiBaseUrl)
+  const upstreamPrefix = `${base.pathname.replace(/\/+$/, '')}/${SYSTEMS[system]}`
+  const routePrefix = `/${system}`
+  return {
+    system,
+    routePrefix,
+    upstreamPrefix,
+    rewrite: { upstreamBases: [base.origin + upstreamPrefix, upstreamPrefix], routePrefix },
+  }
+}
+
+/** Whether a request may be retried (and cached): safe methods, and for M3 only read transactions. */
+export function isIdempotentRead (app: FastifyInstance, system: SystemId, method: string, decodedSuffix: string): boolean {
+  if (system === 'm3') return isM3Read(method, decodedSuffix, app.config.m3ReadTransactions)
+  return SAFE_METHODS.has(method)
+}
+
+/** One encapsulated pass-through registration per system: `ANY /{system}/*` → `{iu}/{ti}/{SYSTEM}/*`. */
+async function systemRoutes (app: FastifyInstance, opts: { system: SystemId }): Promise<void> {
+  const target = systemTarget(app, opts.system)
+
+  // Pass-through bodies are forwarded as received, never parsed.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_request, _payload, done) => { done(null, undefined) })
+
+  app.route({
+    method: [...PROXIED_METHODS],
+    url: '/*',
+    exposeHeadRoute: false,
+    schema: {
+      tags: [opts.system],
+      summary: `Pass-through to ION ${SYSTEMS[opts.system]}`,
+      description: `Forwards any path below /${opts.system}/ to {iu}/{ti}/${SYSTEMS[opts.system]}/ with the gateway's ION token. ` +
+        'ION\'s status, headers (minus hop-by-hop and Set-Cookie) and body are relayed unchanged.',
+      hide: false,
+    },
+    handler: (request, reply) => passThrough(app, target, request, reply),
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    if ((PROXIED_METHODS as readonly string[]).includes(request.method)) {
+      throw new GatewayError('API_003', `No route for ${request.method} ${target.routePrefix} (use ${target.routePrefix}/…)`, { statusCode: 404 })
+    }
+    // TRACE would echo the injected bearer back; WebDAV and other methods have no business at ION.
+    reply.header('allow', PROXIED_METHODS.join(', '))
+    throw new GatewayError('API_003', `Method ${request.method} is not allowed`, { statusCode: 405 })
+  })
+}
+
+export interface UpstreamCall {
+  target: SystemTarget
+  method: string
+  /** The guarded ION path and the raw query. */
+  upstreamPath: string
+  rawQuery: string
+  decodedSuffix: string
+  headers: IncomingHttpHeaders
+  body: Buffer | Readable | undefined
+  requestId: string
+  clientIp: string
+  /** Filled with what happened upstream, for the request log line. */
+  trace?: UpstreamTrace
+}
+
+export interface UpstreamAnswer {
+  statusCode: number
+  headers: Record<string, string | string[]>
+  body: Buffer | Readable
+  cacheStatus: CacheStatus | undefined
+  ageS?: number
+}
+
+/**
+ * Sends a guarded request to ION, through the response cache when the request is a cacheable read
+ * (GET/HEAD without a body, and for M3 a read transaction). Used by the pass-through and the typed routes.
+ */
+export async function callUpstream (app: FastifyInstance, call: UpstreamCall): Promise<UpstreamAnswer> {
+  const { target } = call
+  const retryable = isIdempotentRead(app, target.system, call.method, call.decodedSuffix)
+  if (call.trace) call.trace.system = target.system
+  const forward = async () => {
+    const res = await app.upstream.forward({
+      system: target.system,
+      method: call.method,
+      path: call.rawQuery ? `${call.upstreamPath}?${call.rawQuery}` : call.upstreamPath,
+      headers: call.headers,
+      body: call.body,
+      requestId: call.requestId,
+      clientIp: call.clientIp,
+      retryable,
+    })
+    if (call.trace) {
+      call.trace.statusCode = res.statusCode
+      call.trace.attempts = res.attempts
+    }
+    return res
+  }
+  const cache = app.responseCache
+  if (!cache || !retryable || (call.method !== 'GET' && call.method !== 'HEAD') || call.body !== undefined) {
+    const res = await forward()
+    return { statusCode: res.statusCode, headers: clientResponseHeaders(res.headers, target.rewrite), body: res.body, cacheStatus: cache ? 'BYPASS' : undefined }
+  }
+  const directives = requestDirectives(call.headers)
+  const candidate = endpointCandidate(target.system, call.decodedSuffix)
+  const answer = await cache.fetch({
+    key: cacheKey({ system: target.system, path: call.decodedSuffix, rawQuery: call.rawQuery, headers: call.headers }),
+    system: target.system,
+    endpoint: knownEndpoints.has(candidate) ? candidate : target.system,
+    ttlS: app.config.cache.ttlS[target.system],
+    lookup: directives.lookup,
+    store: directives.store,
+    headOnly: call.method === 'HEAD',
+    onStored: () => rememberEndpoint(candidate),
+    fetchOrigin: async () => {
+      const res = await forward()
+      return {
+        statusCode: res.statusCode,
+        upstreamHeaders: res.headers,
+        clientHeaders: clientResponseHeaders(res.headers, target.rewrite),
+        body: res.body,
+        discard: () => { res.body.dump().catch(() => {}) },
+      }
+    },
+  })
+  return answer
+}
+
+// Metric labels stay bounded: an M3 transaction gets its own label only once one of its answers was stored.
+const KNOWN_ENDPOINTS_MAX = 500
+const knownEndpoints = new Set<string>()
+function rememberEndpoint (label: string): void {
+  if (knownEndpoints.size < KNOWN_ENDPOINTS_MAX) knownEndpoints.add(label)
+}
+function endpointCandidate (system: SystemId, decodedSuffix: string): string {
+  if (system !== 'm3') return system
+  const call = parseM3Call(decodedSuffix)
+  return call ? `m3:${call.program}/${call.transaction}` : system
+}
+
+async function passThrough (app: FastifyInstance, target: SystemTarget, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const guarded = guardPath(request.raw.url ?? '', target.routePrefix, target.upstreamPrefix)
+  const answer = await callUpstream(app, {
+    target,
+    method: request.method,
+    upstreamPath: guarded.upstreamPath,
+    rawQuery: guarded.rawQuery,
+    decodedSuffix: guarded.decodedSuffix,
+    headers: request.headers,
+    body: await forwardableBody(request.raw),
+    requestId: request.id,
+    clientIp: request.ip,
+    trace: (request.upstreamTrace = {}),
+  })
+  reply.code(answer.statusCode).headers(answer.headers)
+  if (answer.cacheStatus) reply.header('x-cache', answer.cacheStatus)
+  if (answer.ageS !== undefined) reply.header('age', String(answer.ageS))
+  return reply.send(answer.body)
+}
+
+/** The proxy: owns the undici pools (closed with the app) and registers one route set per system. */
+async function proxy (app: FastifyInstance): Promise<void> {
+  const metrics = app.gatewayMetrics
+  const upstream = createUpstream({
+    origin: new URL(app.config.ion.apiBaseUrl).origin,
+    connections: app.config.upstream.connections,
+    timeoutMs: app.config.upstream.timeoutMs,
+    retries: app.config.upstream.retries,
+    tokens: app.ionTokens,
+    observer: {
+      response: (system, status, seconds) => metrics.upstreamDuration.observe({ system, status_code: status }, seconds),
+      retry: system => metrics.upstreamRetries.inc({ system }),
+    },
+  })
+  app.decorate('upstream', upstream)
+  app.addHook('onClose', () => upstream.close())
+
+  await app.register(m3Typed, { prefix: '/m3' })
+  for (const system of SYSTEM_IDS) {
+    await app.register(systemRoutes, { prefix: `/${system}`, system })
+  }
+}
+
+export default fp(proxy, { fastify: '5.x', name: 'proxy', dependencies: ['ion-auth', 'cache'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    upstream: Upstream
+  }
+}

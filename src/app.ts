@@ -1,0 +1,96 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type {} from '@fastify/swagger' // route schema `tags`, `summary`… types
+import type { Config } from './config.ts'
+import { loggerOptions } from './logger.ts'
+import { GatewayError } from './errors.ts'
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts'
+import { requestIdFor } from './request-id.ts'
+import { RequestLogController } from './request-log.ts'
+import cache from '../plugins/cache.ts'
+import clientAuth from '../plugins/client-auth.ts'
+import docs from '../plugins/docs.ts'
+import errorHandler from '../plugins/error-handler.ts'
+import health from '../plugins/health.ts'
+import ionAuth from '../plugins/ion-auth.ts'
+import loadShedding from '../plugins/load-shedding.ts'
+import metrics from '../plugins/metrics.ts'
+import proxy from '../plugins/proxy.ts'
+import rateLimit from '../plugins/rate-limit.ts'
+import redis from '../plugins/redis.ts'
+import security from '../plugins/security.ts'
+
+export interface BuildOptions {
+  /** Where log lines go (tests capture them); stdout when absent. */
+  logStream?: NodeJS.WritableStream
+  /** Turn logging off entirely (benchmarks). */
+  logger?: false
+}
+
+/**
+ * Assembles the gateway. Never listens: server.ts does, and tests inject or listen on port 0.
+ * The registration order below is the request pipeline order of DESIGN.md.
+ */
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const fastifyOptions: FastifyServerOptions = {
+    logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, stream: options.logStream }),
+    genReqId: requestIdFor,
+    logController: new RequestLogController(),
+    trustProxy: config.trustProxy,
+    // Pass-through bodies are streamed, not parsed; this bounds only the bodies the gateway itself parses.
+    bodyLimit: 1048576,
+    // Requests arriving while the app closes get the SYS_004 envelope (hook below) instead of Fastify's own 503.
+    return503OnClosing: false,
+  }
+  const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.decorate('config', config)
+  app.decorate('gatewayMetrics', createGatewayMetrics())
+  // Set by server.ts on SIGTERM: readiness turns 503 while in-flight requests finish.
+  app.decorate('lifecycle', { draining: false, closing: false })
+  app.addHook('preClose', async () => { app.lifecycle.closing = true })
+  // While closing, every answer ends its keep-alive connection, so the server can finish closing once in-flight
+  // requests are done (Fastify only closes the connections that are idle when close starts).
+  app.addHook('onSend', async (_request, reply) => {
+    if (app.lifecycle.closing) reply.header('connection', 'close')
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (app.lifecycle.closing) {
+      reply.header('connection', 'close')
+      throw new GatewayError('SYS_004', 'The gateway is shutting down', { retryAfterS: 1 })
+    }
+  })
+  app.decorateRequest('upstreamTrace', null)
+
+  // 1. error envelope and request id
+  await app.register(errorHandler)
+  // 2. shared infrastructure: the Redis client (when REDIS_URL is set), used by limits, tokens and cache
+  await app.register(redis)
+  // 3. security headers, CORS (preflights answered here), compression; load shedding past the event-loop limit
+  await app.register(security)
+  await app.register(loadShedding)
+  // 4. client identity (x-api-key), then the rate limit keyed on it
+  await app.register(clientAuth)
+  await app.register(rateLimit)
+  // 5. metrics and the OpenAPI collector first (they watch every route registered after them), then
+  //    health, metrics, docs routes: public, exempt from client auth and rate limits
+  await app.register(docs)
+  await app.register(metrics)
+  await app.register(health)
+  // 6. ION token manager
+  await app.register(ionAuth)
+  // 7. response cache (and its admin purge route)
+  await app.register(cache)
+  // 8. proxy routes: /m3/mi typed route, then one encapsulated pass-through per system
+  await app.register(proxy)
+
+  return app
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    gatewayMetrics: GatewayMetrics
+    lifecycle: { draining: boolean, closing: boolean }
+  }
+}

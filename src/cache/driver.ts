@@ -1,0 +1,16 @@
+import type { CacheEntry } from './entry.ts'
+
+/**
+ * The contract every cache driver keeps (STYLE.md 5): async, `undefined` is a miss, units in the names.
+ * Drivers throw on failure; the cache manager decides what a failure means (it never fails a request).
+ */
+export interface CacheDriver {
+  readonly name: string
+  get (key: string): Promise<CacheEntry | undefined>
+  /** Keeps the entry for `ttlMs` (its stale window included), then forgets it. */
+  set (key: string, entry: CacheEntry, ttlMs: number): Promise<void>
+  delete (key: string): Promise<void>
+  /** Removes every entry whose key starts with `keyPrefix` (all entries when omitted); returns how many. */
+  purge (keyPrefix?: string): Promise<number>
+  close (): Promise<void>
+}

@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+
+function decodeQueryPart (part: string): string {
+  try {
+    return decodeURIComponent(part.replace(/\+/g, ' '))
+  } catch {
+    return part
+  }
+}
+
+/**
+ * The query in one canonical form: parameters decoded and re-encoded, sorted by name. Repeated names keep their
+ * relative order (`?a=1&a=2` and `?a=2&a=1` may mean different things to ION), so the sort is stable on the name only.
+ */
+export function canonicalQuery (rawQuery: string): string {
+  if (!rawQuery) return ''
+  const pairs: Array<[string, string | undefined]> = []
+  for (const part of rawQuery.split('&')) {
+    if (!part) continue
+    const eq = part.indexOf('=')
+    pairs.push(eq === -1 ? [decodeQueryPart(part), undefined] : [decodeQueryPart(part.slice(0, eq)), decodeQueryPart(part.slice(eq + 1))])
+  }
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  return pairs.map(([k, v]) => v === undefined ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
+}
+
+/** Request headers ION answers differ by (LN company and language, content negotiation): part of the key. */
+const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept'] as const
+
+export interface CacheKeyInput {
+  system: string
+  /** The decoded path below the system prefix, matrix parameters included. */
+  path: string
+  rawQuery: string
+  headers: IncomingHttpHeaders
+}
+
+/**
+ * `system:GET:["path","<sha256 of query and keyed headers>"]` — a structured tuple (JSON), never a plain
+ * concatenation, with the readable path first so an admin can purge by system and path prefix.
+ */
+export function cacheKey ({ system, path, rawQuery, headers }: CacheKeyInput): string {
+  const hash = createHash('sha256').update(canonicalQuery(rawQuery))
+  for (const name of KEYED_HEADERS) {
+    const v = headers[name]
+    hash.update('\u0000').update(Array.isArray(v) ? v.join(',') : (v ?? ''))
+  }
+  return `${system}:GET:${JSON.stringify([path, hash.digest('hex').slice(0, 32)])}`
+}
+
+/** The key prefix that matches every entry of `system` whose path starts with `pathPrefix`. */
+export function cacheKeyPrefix (system?: string, pathPrefix?: string): string {
+  if (!system) return ''
+  if (!pathPrefix) return `${system}:GET:`
+  return `${system}:GET:[${JSON.stringify(pathPrefix).slice(0, -1)}`
+}

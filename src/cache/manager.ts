@@ -1,0 +1,281 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
+import { GatewayError, isGatewayError } from '../errors.ts'
+import type { CacheDriver } from './driver.ts'
+import type { CacheEntry } from './entry.ts'
+import { refuseToStore } from './policy.ts'
+
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS'
+
+/** ION's answer as the proxy got it. */
+export interface OriginAnswer {
+  statusCode: number
+  /** ION's headers, unfiltered (the policy reads Set-Cookie, Vary, Cache-Control). */
+  upstreamHeaders: IncomingHttpHeaders
+  /** The headers the client may see. */
+  clientHeaders: Record<string, string | string[]>
+  body: AsyncIterable<Buffer>
+  /** Drops the body unread (when a stale entry is served instead). */
+  discard (): void
+}
+
+export interface CachedAnswer {
+  statusCode: number
+  headers: Record<string, string | string[]>
+  body: Buffer | Readable
+  cacheStatus: CacheStatus
+  ageS?: number
+}
+
+export interface CacheRequest {
+  key: string
+  system: string
+  /** Bounded metric label: the system, or `m3:PROGRAM/TRANSACTION`. */
+  endpoint: string
+  ttlS: number
+  /** Whether the client allows answering from the cache, and storing ION's answer. */
+  lookup: boolean
+  store: boolean
+  /** HEAD: answered from a GET entry when there is one; never stored. */
+  headOnly?: boolean
+  /** Called when ION's answer was stored. */
+  onStored?: () => void
+  fetchOrigin: () => Promise<OriginAnswer>
+}
+
+export interface CacheEvents {
+  hit? (endpoint: string): void
+  miss? (endpoint: string): void
+  stale? (endpoint: string): void
+  /** SYS_001: the driver failed; the request went on without the cache. */
+  error? (err: unknown, operation: 'get' | 'set' | 'purge'): void
+}
+
+export interface ResponseCacheOptions {
+  driver: CacheDriver
+  staleS: number
+  maxEntryBytes: number
+  /** Followers of a coalesced miss give up after this long (API_002). */
+  waitTimeoutMs: number
+  events?: CacheEvents
+  now?: () => number
+}
+
+type Shared =
+  | { kind: 'answer', statusCode: number, headers: Record<string, string | string[]>, body: Buffer }
+  | { kind: 'unshareable' }
+
+export interface ResponseCache {
+  fetch (request: CacheRequest): Promise<CachedAnswer>
+  purge (keyPrefix?: string): Promise<number>
+  /** Hits / (hits + misses) since start, 0 when nothing was looked up. */
+  hitRatio (): number
+  readonly driverName: string
+}
+
+const STALE_ON_CODES = new Set(['API_001', 'API_002', 'AUTH_003'])
+const STALE_ON_STATUS = new Set([500, 502, 503, 504])
+
+/**
+ * Read-through cache for ION answers: fresh hits, one upstream call for all identical concurrent misses, stale
+ * answers when ION fails, and a driver failure never failing a request.
+ */
+export function createResponseCache (options: ResponseCacheOptions): ResponseCache {
+  const { driver, events = {} } = options
+  const now = options.now ?? Date.now
+  const inflight = new Map<string, Promise<Shared>>()
+  let hits = 0
+  let misses = 0
+
+  async function safeGet (key: string): Promise<{ entry?: CacheEntry, failed: boolean }> {
+    try {
+      const entry = await driver.get(key)
+      return entry ? { entry, failed: false } : { failed: false }
+    } catch (err) {
+      events.error?.(err, 'get')
+      return { failed: true }
+    }
+  }
+
+  function safeSet (key: string, entry: CacheEntry): void {
+    driver.set(key, entry, entry.staleUntilMs - now()).catch(err => events.error?.(err, 'set'))
+  }
+
+  function fromEntry (entry: CacheEntry, cacheStatus: CacheStatus): CachedAnswer {
+    const ageS = Math.max(0, Math.floor((now() - entry.storedAtMs) / 1000))
+    return { statusCode: entry.statusCode, headers: entry.headers, body: entry.body, cacheStatus, ageS }
+  }
+
+  /** Reads at most `limit` bytes; past that, hands back what was read and the rest of the stream. */
+  async function readUpTo (body: OriginAnswer['body'], limit: number): Promise<{ complete: Buffer } | { partial: Readable }> {
+    const chunks: Buffer[] = []
+    let size = 0
+    const iterator = body[Symbol.asyncIterator]()
+    for (;;) {
+      const { value, done } = await iterator.next()
+      if (done) return { complete: Buffer.concat(chunks, size) }
+      chunks.push(value)
+      size += value.length
+      if (size > limit) {
+        async function * rest (): AsyncGenerator<Buffer> {
+          yield * chunks
+          for (;;) {
+            const next = await iterator.next()
+            if (next.done) return
+            yield next.value
+          }
+        }
+        return { partial: Readable.from(rest(), { objectMode: false }) }
+      }
+    }
+  }
+
+  function waitFor<T> (promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new GatewayError('API_002', `ION did not answer within ${options.waitTimeoutMs} ms`)), options.waitTimeoutMs)
+      timer.unref()
+    })
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  function canServeStale (err: unknown): boolean {
+    return isGatewayError(err) && STALE_ON_CODES.has(err.code)
+  }
+
+  async function lead (req: CacheRequest, stale: CacheEntry | undefined, lookedUp: boolean, settle: (s: Shared) => void, fail: (err: unknown) => void): Promise<CachedAnswer> {
+    let origin: OriginAnswer
+    try {
+      origin = await req.fetchOrigin()
+    } catch (err) {
+      // Followers share the failure (and each serves its stale entry): a failing ION is not called once per waiter.
+      fail(err)
+      const fallback = stale ?? (canServeStale(err) ? (await safeGet(req.key)).entry : undefined)
+      if (fallback && canServeStale(err) && now() < fallback.staleUntilMs) {
+        events.stale?.(req.endpoint)
+        return fromEntry(fallback, 'STALE')
+      }
+      throw err
+    }
+    if (STALE_ON_STATUS.has(origin.statusCode)) {
+      const fallback = stale ?? (await safeGet(req.key)).entry
+      if (fallback && now() < fallback.staleUntilMs) {
+        origin.discard()
+        fail(new GatewayError('API_001', `ION answered ${origin.statusCode}`))
+        events.stale?.(req.endpoint)
+        return fromEntry(fallback, 'STALE')
+      }
+    }
+    const read = await readUpTo(origin.body, options.maxEntryBytes).catch((err: unknown) => {
+      throw new GatewayError('API_001', 'ION closed the connection mid-answer', { cause: err })
+    })
+    if ('partial' in read) {
+      settle({ kind: 'unshareable' })
+      return { statusCode: origin.statusCode, headers: origin.clientHeaders, body: read.partial, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
+    }
+    const body = read.complete
+    settle({ kind: 'answer', statusCode: origin.statusCode, headers: origin.clientHeaders, body })
+    if (req.store && req.ttlS > 0 && !refuseToStore(req.system, origin.statusCode, origin.upstreamHeaders, body, options.maxEntryBytes)) {
+      const storedAtMs = now()
+      safeSet(req.key, {
+        statusCode: origin.statusCode,
+        headers: origin.clientHeaders,
+        body,
+        storedAtMs,
+        freshUntilMs: storedAtMs + req.ttlS * 1000,
+        staleUntilMs: storedAtMs + (req.ttlS + options.staleS) * 1000,
+      })
+      req.onStored?.()
+    }
+    return { statusCode: origin.statusCode, headers: origin.clientHeaders, body, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
+  }
+
+  async function passThrough (req: CacheRequest): Promise<CachedAnswer> {
+    const origin = await req.fetchOrigin()
+    return { statusCode: origin.statusCode, headers: origin.clientHeaders, body: Readable.from(origin.body), cacheStatus: 'BYPASS' }
+  }
+
+  return {
+    driverName: driver.name,
+
+    async fetch (req) {
+      let stale: CacheEntry | undefined
+      let lookedUp = false
+      if (req.lookup) {
+        const found = await safeGet(req.key)
+        lookedUp = !found.failed
+        if (found.entry) {
+          if (now() < found.entry.freshUntilMs) {
+            hits++
+            events.hit?.(req.endpoint)
+            return fromEntry(found.entry, 'HIT')
+          }
+          if (now() < found.entry.staleUntilMs) stale = found.entry
+        }
+        if (lookedUp) {
+          misses++
+          events.miss?.(req.endpoint)
+        }
+      }
+      if (req.headOnly) return passThrough(req)
+
+      const pending = inflight.get(req.key)
+      if (pending) {
+        const shared = await waitFor(pending).catch(async (err: unknown) => {
+          if (!canServeStale(err)) throw err
+          const fallback = stale ?? (await safeGet(req.key)).entry
+          if (fallback && now() < fallback.staleUntilMs) return { kind: 'stale' as const, entry: fallback }
+          throw err
+        })
+        if (shared.kind === 'stale') {
+          events.stale?.(req.endpoint)
+          return fromEntry(shared.entry, 'STALE')
+        }
+        if (shared.kind === 'answer') {
+          return { statusCode: shared.statusCode, headers: shared.headers, body: shared.body, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
+        }
+        return passThrough(req)
+      }
+
+      let settle!: (s: Shared) => void
+      let fail!: (err: unknown) => void
+      const shared = new Promise<Shared>((resolve, reject) => { settle = resolve; fail = reject })
+      shared.catch(() => {})
+      inflight.set(req.key, shared)
+      let settled = false
+      const settleOnce = (s: Shared): void => {
+        if (settled) return
+        settled = true
+        inflight.delete(req.key)
+        settle(s)
+      }
+      const failOnce = (err: unknown): void => {
+        if (settled) return
+        settled = true
+        inflight.delete(req.key)
+        fail(err)
+      }
+      try {
+        return await lead(req, stale, lookedUp, settleOnce, failOnce)
+      } catch (err) {
+        failOnce(err)
+        throw err
+      } finally {
+        settleOnce({ kind: 'unshareable' })
+      }
+    },
+
+    async purge (keyPrefix) {
+      try {
+        return await driver.purge(keyPrefix)
+      } catch (err) {
+        events.error?.(err, 'purge')
+        throw new GatewayError('SYS_001', 'The cache could not be purged', { statusCode: 503, cause: err })
+      }
+    },
+
+    hitRatio () {
+      return hits + misses === 0 ? 0 : hits / (hits + misses)
+    },
+  }
+}

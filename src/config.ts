@@ -1,0 +1,206 @@
+import { readFileSync } from 'node:fs'
+import envSchema from 'env-schema'
+import { Type, type Static } from './typebox.ts'
+import { parseIonApi, IonApiFileError, type IonGrant, type IonSettings } from './ion/ionapi.ts'
+
+/**
+ * The environment contract of DESIGN.md "Configuration". This module is the only reader of process.env.
+ */
+function StringEnum<const T extends readonly string[]> (values: T, defaultValue: T[number]) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], default: defaultValue })
+}
+
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  ION_API_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  ION_GRANT: StringEnum(['password', 'client_credentials'], 'password'),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  CACHE_DRIVER: StringEnum(['memory', 'redis', 'none'], 'memory'),
+  CACHE_MAX_BYTES: Type.Integer({ minimum: 1024, default: 67108864 }),
+  CACHE_MAX_ENTRY_BYTES: Type.Integer({ minimum: 1, default: 1048576 }),
+  CACHE_TTL_M3: Type.Integer({ minimum: 0, default: 300 }),
+  CACHE_TTL_LN: Type.Integer({ minimum: 0, default: 300 }),
+  CACHE_TTL_IDM: Type.Integer({ minimum: 0, default: 600 }),
+  CACHE_STALE_S: Type.Integer({ minimum: 0, default: 3600 }),
+  M3_READ_TRANSACTIONS: Type.String({ minLength: 1, default: '^(Get|Lst|Sel|Search)' }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 1000 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1, default: 900000 }),
+  RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true }),
+  CLIENT_API_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  CORS_ORIGINS: Type.Optional(Type.String()),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30000 }),
+  UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 64 }),
+  UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
+  TOKEN_REFRESH_BUFFER_MS: Type.Integer({ minimum: 0, default: 300000 }),
+  TOKEN_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60000 }),
+  SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000 }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
+})
+
+export type Env = Static<typeof EnvSchema>
+export type EnvInput = Record<string, string | undefined>
+
+export type LogLevel = Env['LOG_LEVEL']
+export type CacheDriverName = Env['CACHE_DRIVER']
+export type TrustProxy = boolean | string[]
+
+export interface Config {
+  port: number
+  host: string
+  logLevel: LogLevel
+  ion: IonSettings
+  redisUrl: string | undefined
+  cache: {
+    driver: CacheDriverName
+    maxBytes: number
+    maxEntryBytes: number
+    ttlS: { m3: number, ln: number, idm: number }
+    staleS: number
+  }
+  m3ReadTransactions: RegExp
+  rateLimit: { max: number, windowMs: number, failOpen: boolean }
+  clientApiKeysFile: string | undefined
+  corsOrigins: string[]
+  trustProxy: TrustProxy
+  upstream: { timeoutMs: number, connections: number, retries: number }
+  token: { refreshBufferMs: number, checkIntervalMs: number }
+  shutdownDelayMs: number
+  /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
+  maxEventLoopDelayMs: number
+}
+
+/** A configuration problem; its message names the variable or field at fault and never a secret value. */
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+export function parseEnv (env: EnvInput): Env {
+  try {
+    // env: false — read only what we are given; ajv coerces strings, applies defaults and drops unknown variables.
+    return envSchema<Env>({ schema: structuredClone(EnvSchema), data: { ...env }, env: false, dotenv: false })
+  } catch (err) {
+    throw new ConfigError(`Invalid environment: ${describeEnvErrors(err)}`)
+  }
+}
+
+/** Builds the typed, frozen configuration from environment variables and an already parsed `.ionapi` object. */
+export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi'): Config {
+  const e = parseEnv(env)
+  let ion: IonSettings
+  try {
+    ion = parseIonApi(ionapi, e.ION_GRANT as IonGrant, source)
+  } catch (err) {
+    if (err instanceof IonApiFileError) throw new ConfigError(`Invalid ION_API_FILE: ${err.message}`)
+    throw err
+  }
+  let m3ReadTransactions: RegExp
+  try {
+    m3ReadTransactions = new RegExp(e.M3_READ_TRANSACTIONS)
+  } catch {
+    throw new ConfigError('Invalid environment: M3_READ_TRANSACTIONS must be a valid regular expression')
+  }
+  if (e.CACHE_DRIVER === 'redis' && !e.REDIS_URL) {
+    throw new ConfigError('Invalid environment: CACHE_DRIVER=redis needs REDIS_URL')
+  }
+  const config: Config = {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    ion,
+    redisUrl: e.REDIS_URL,
+    cache: {
+      driver: e.CACHE_DRIVER,
+      maxBytes: e.CACHE_MAX_BYTES,
+      maxEntryBytes: e.CACHE_MAX_ENTRY_BYTES,
+      ttlS: { m3: e.CACHE_TTL_M3, ln: e.CACHE_TTL_LN, idm: e.CACHE_TTL_IDM },
+      staleS: e.CACHE_STALE_S,
+    },
+    m3ReadTransactions,
+    rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS, failOpen: e.RATE_LIMIT_FAIL_OPEN },
+    clientApiKeysFile: e.CLIENT_API_KEYS_FILE,
+    corsOrigins: parseList(e.CORS_ORIGINS),
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    upstream: { timeoutMs: e.UPSTREAM_TIMEOUT_MS, connections: e.UPSTREAM_CONNECTIONS, retries: e.UPSTREAM_RETRIES },
+    token: { refreshBufferMs: e.TOKEN_REFRESH_BUFFER_MS, checkIntervalMs: e.TOKEN_CHECK_INTERVAL_MS },
+    shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
+    maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
+  }
+  return deepFreeze(config)
+}
+
+/** Reads the environment (process.env by default) and the `.ionapi` file it names. */
+export function loadConfig (env: EnvInput = process.env): Config {
+  const file = env.ION_API_FILE
+  if (!file) {
+    throw new ConfigError('Invalid environment: ION_API_FILE is required (path to the .ionapi file of a Backend Service app)')
+  }
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`Invalid ION_API_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ''))
+  } catch {
+    // JSON.parse messages quote the text around the fault, which may be a secret: say only where.
+    throw new ConfigError(`Invalid ION_API_FILE: ${file} is not valid JSON`)
+  }
+  return resolveConfig(env, parsed, file)
+}
+
+interface AjvError { instancePath: string, message?: string, params?: { allowedValues?: unknown[] } }
+
+// Names the variable and the rule it breaks; never echoes the value (a misplaced secret must not reach a log).
+function describeEnvErrors (err: unknown): string {
+  const errors = (err as { errors?: AjvError[] }).errors
+  if (!errors?.length) return (err as Error).message
+  const lines = errors.map(e => {
+    const name = e.instancePath.replace(/^\//, '') || 'environment'
+    const allowed = e.params?.allowedValues ? ` (${e.params.allowedValues.join(', ')})` : ''
+    return `${name} ${e.message ?? 'is invalid'}${allowed}`
+  })
+  return [...new Set(lines)].join('; ')
+}
+
+/** The demo's configuration: the environment (for PORT, LOG_LEVEL…) with an in-process emulator's `.ionapi`. */
+export function loadDemoConfig (ionapi: unknown): Config {
+  return resolveConfig({ PORT: '3000', HOST: '127.0.0.1', CACHE_DRIVER: 'memory', ...process.env, REDIS_URL: undefined }, ionapi, 'emulator .ionapi')
+}
+
+function parseList (value: string | undefined): string[] {
+  if (!value) return []
+  return value.split(',').map(s => s.trim()).filter(s => s.length > 0)
+}
+
+function parseTrustProxy (value: string): TrustProxy {
+  const v = value.trim()
+  if (v === '' || v === 'false') return false
+  if (v === 'true') return true
+  if (/^\d+$/.test(v)) {
+    // Fastify 5.12 ignores hop counts on purpose (a direct client could forge enough hops): name the ingress instead.
+    throw new ConfigError('Invalid environment: TRUST_PROXY hop counts are not trusted; give the ingress IPs/CIDRs (e.g. 10.0.0.0/8) or true')
+  }
+  const list = parseList(v)
+  for (const entry of list) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry)) {
+      throw new ConfigError('Invalid environment: TRUST_PROXY must be true, false or a comma list of IPs/CIDRs')
+    }
+  }
+  return list
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof RegExp)) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,13 @@
+/** The ION suites the gateway fronts: route prefix → ION path segment. */
+export const SYSTEMS = {
+  m3: 'M3',
+  ln: 'LN',
+  idm: 'IDM',
+} as const
+
+export type SystemId = keyof typeof SYSTEMS
+export const SYSTEM_IDS = Object.keys(SYSTEMS) as SystemId[]
+
+export function isSystemId (value: string): value is SystemId {
+  return Object.hasOwn(SYSTEMS, value)
+}

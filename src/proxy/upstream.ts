@@ -1,0 +1,199 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Pool, type Dispatcher } from 'undici'
+import { GatewayError } from '../errors.ts'
+import { upstreamRequestHeaders } from './headers.ts'
+import { SYSTEM_IDS, type SystemId } from './systems.ts'
+import { isRetryableTransportError, mapTransportError } from './transport-errors.ts'
+
+/** What the proxy needs of the token manager. */
+export interface TokenSource {
+  getAccessToken (): Promise<string>
+  invalidate (token: string): Promise<void>
+}
+
+export interface UpstreamObserver {
+  response (system: SystemId, statusCode: number, seconds: number): void
+  retry (system: SystemId): void
+}
+
+export interface UpstreamOptions {
+  /** ION origin, e.g. `https://mingle-ionapi.example.com`. */
+  origin: string
+  connections: number
+  /** One deadline per request until ION's response headers, retries and token waits included. */
+  timeoutMs: number
+  retries: number
+  tokens: TokenSource
+  observer?: UpstreamObserver
+  /** Extra TLS options (a private CA); certificates are always verified. */
+  tls?: { ca?: string | Buffer }
+  random?: () => number
+}
+
+export interface ForwardRequest {
+  system: SystemId
+  method: string
+  /** Origin-relative path and query, already guarded: `/{ti}/M3/…?…`. */
+  path: string
+  headers: IncomingHttpHeaders
+  /** A Buffer can be replayed (401 retry); a stream cannot. */
+  body?: Buffer | Readable
+  requestId: string
+  clientIp: string
+  /** Idempotent read: may be retried on transport errors and 502/503/504. */
+  retryable: boolean
+}
+
+export interface ForwardResponse {
+  statusCode: number
+  headers: IncomingHttpHeaders
+  body: Dispatcher.ResponseData['body']
+  attempts: number
+}
+
+export interface Upstream {
+  forward (request: ForwardRequest): Promise<ForwardResponse>
+  close (): Promise<void>
+}
+
+const RETRY_STATUSES = new Set([502, 503, 504])
+const BACKOFF_BASE_MS = 50
+const BACKOFF_CAP_MS = 1000
+
+/**
+ * Forwards requests to ION over one keep-alive undici Pool per system (a slow IDM download cannot starve M3),
+ * with the service token, one deadline, retries for reads only, and one transparent retry after an ION 401.
+ */
+export function createUpstream (options: UpstreamOptions): Upstream {
+  const { timeoutMs, retries, tokens, observer } = options
+  const random = options.random ?? Math.random
+  const pools = new Map<SystemId, Pool>()
+  for (const system of SYSTEM_IDS) {
+    pools.set(system, new Pool(options.origin, {
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: Math.min(timeoutMs, 10_000), rejectUnauthorized: true, ...(options.tls?.ca ? { ca: options.tls.ca } : {}) },
+      // Response bodies may be large downloads: only the time between chunks is bounded.
+      bodyTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+    }))
+  }
+  let closed = false
+
+  async function forward (req: ForwardRequest): Promise<ForwardResponse> {
+    const pool = pools.get(req.system) as Pool
+    const started = performance.now()
+    const deadline = started + timeoutMs
+    const controller = new AbortController()
+    let deadlineHit = false
+    const timer = setTimeout(() => { deadlineHit = true; controller.abort() }, timeoutMs)
+    const canReplayBody = req.body === undefined || Buffer.isBuffer(req.body)
+    let attempt = 0
+    let tokenRetried = false
+
+    try {
+      for (;;) {
+        attempt++
+        const token = await withDeadline(tokens.getAccessToken(), controller.signal, timeoutMs)
+        const attemptStarted = performance.now()
+        let res: Dispatcher.ResponseData
+        try {
+          res = await pool.request({
+            method: req.method as Dispatcher.HttpMethod,
+            path: req.path,
+            headers: withBodyLength(upstreamRequestHeaders(req.headers, { token, requestId: req.requestId, clientIp: req.clientIp }), req),
+            body: req.body,
+            signal: controller.signal,
+          })
+        } catch (err) {
+          const mapped = mapTransportError(err, timeoutMs, deadlineHit)
+          if (!deadlineHit && req.retryable && attempt <= retries && isRetryableTransportError(err) &&
+            await backoff(attempt, deadline, controller.signal)) {
+            observer?.retry(req.system)
+            continue
+          }
+          throw mapped
+        }
+        observer?.response(req.system, res.statusCode, (performance.now() - attemptStarted) / 1000)
+
+        if (res.statusCode === 401) {
+          await discard(res.body)
+          // ION did not run the request: drop the token and send it once more with a fresh one (writes included).
+          await tokens.invalidate(token)
+          if (!tokenRetried && canReplayBody) {
+            tokenRetried = true
+            attempt--
+            continue
+          }
+          throw new GatewayError('AUTH_002', canReplayBody
+            ? 'ION refused the gateway token after a refresh and one retry'
+            : 'ION refused the gateway token; the streamed request body cannot be replayed, send it again')
+        }
+        if (req.retryable && RETRY_STATUSES.has(res.statusCode) && attempt <= retries &&
+          await backoff(attempt, deadline, controller.signal)) {
+          await discard(res.body)
+          observer?.retry(req.system)
+          continue
+        }
+        return { statusCode: res.statusCode, headers: res.headers as IncomingHttpHeaders, body: res.body, attempts: attempt }
+      }
+    } catch (err) {
+      throw mapTransportError(err, timeoutMs, deadlineHit)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Full-jitter exponential backoff; false when no time is left for another attempt. */
+  async function backoff (attempt: number, deadline: number, signal: AbortSignal): Promise<boolean> {
+    const delay = random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1))
+    if (performance.now() + delay >= deadline) return false
+    try {
+      await sleep(delay, undefined, { signal })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  return {
+    forward,
+    async close () {
+      if (closed) return
+      closed = true
+      await Promise.all([...pools.values()].map(p => p.close()))
+    },
+  }
+}
+
+function withBodyLength (headers: Record<string, string | string[]>, req: ForwardRequest): Record<string, string | string[]> {
+  if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length)
+  else if (req.body && typeof req.headers['content-length'] === 'string') headers['content-length'] = req.headers['content-length']
+  return headers
+}
+
+async function discard (body: Dispatcher.ResponseData['body']): Promise<void> {
+  try {
+    await body.dump({ limit: 65536 })
+  } catch {
+    // the connection is dropped by undici; nothing to relay
+  }
+}
+
+/** Waits for the token within the request deadline: a token endpoint that hangs must not hold the client past it. */
+async function withDeadline<T> (promise: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  if (signal.aborted) throw new GatewayError('API_002', `ION did not answer within ${timeoutMs} ms`)
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(new GatewayError('API_002', `ION did not answer within ${timeoutMs} ms`))
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([promise, aborted])
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort)
+  }
+}

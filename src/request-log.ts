@@ -1,0 +1,45 @@
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+
+/** What the proxy learned about a request's trip to ION, for the request's log line. */
+export interface UpstreamTrace {
+  system?: string
+  statusCode?: number
+  attempts?: number
+}
+
+/**
+ * One structured line per request, written when it completes: request id (the logger's label), client id, route,
+ * status, duration, system, ION's status and the cache result. Never headers or bodies (they may carry secrets).
+ */
+export class RequestLogController extends LogController {
+  constructor () {
+    super({ requestIdLogLabel: 'requestId' })
+  }
+
+  override incomingRequest (): void {}
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return
+    const trace = request.upstreamTrace
+    const cache = reply.getHeader('x-cache')
+    const line = {
+      method: request.method,
+      url: request.url.length > 512 ? request.url.slice(0, 512) + '…' : request.url,
+      route: request.routeOptions.url,
+      statusCode: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      clientId: request.client?.id,
+      ...(trace?.system ? { system: trace.system } : {}),
+      ...(trace?.statusCode !== undefined ? { upstreamStatus: trace.statusCode, upstreamAttempts: trace.attempts } : {}),
+      ...(cache !== undefined ? { cache } : {}),
+    }
+    if (error) reply.log.error({ ...line, err: error }, 'request errored')
+    else reply.log.info(line, 'request completed')
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    upstreamTrace: UpstreamTrace | null
+  }
+}

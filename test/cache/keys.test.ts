@@ -1,0 +1,36 @@
+import t from 'tap'
+import { cacheKey, cacheKeyPrefix, canonicalQuery } from '../../src/cache/keys.ts'
+
+t.test('canonical query: sorted by name, repeated names keep their order, encoding normalised', async t => {
+  t.equal(canonicalQuery('b=2&a=1'), canonicalQuery('a=1&b=2'))
+  t.not(canonicalQuery('a=1&a=2'), canonicalQuery('a=2&a=1'), 'repeated parameters are not reordered')
+  t.equal(canonicalQuery('a=%41'), canonicalQuery('a=A'))
+  t.equal(canonicalQuery('q=a+b'), canonicalQuery('q=a%20b'))
+  t.not(canonicalQuery('a'), canonicalQuery('a='), 'a flag differs from an empty value')
+  t.equal(canonicalQuery('a=1&&b=2&'), canonicalQuery('b=2&a=1'))
+  t.not(canonicalQuery('a=1;b=2'), canonicalQuery('a=1&b=2'), '; is not a separator')
+})
+
+t.test('keys are structured tuples: no two different requests collide by concatenation', async t => {
+  const base = { system: 'm3', headers: {} }
+  t.equal(cacheKey({ ...base, path: '/x', rawQuery: 'a=1&b=2' }), cacheKey({ ...base, path: '/x', rawQuery: 'b=2&a=1' }))
+  t.not(cacheKey({ ...base, path: '/x', rawQuery: 'a=1' }), cacheKey({ ...base, path: '/x', rawQuery: 'a=2' }))
+  t.not(cacheKey({ ...base, path: '/x"]', rawQuery: '' }), cacheKey({ ...base, path: '/x', rawQuery: '"]' }))
+  t.not(cacheKey({ ...base, system: 'm3', path: '/x', rawQuery: '' }), cacheKey({ ...base, system: 'ln', path: '/x', rawQuery: '' }))
+})
+
+t.test('LN company, language and Accept are part of the key', async t => {
+  const k = (headers: Record<string, string>) => cacheKey({ system: 'ln', path: '/o', rawQuery: '', headers })
+  t.not(k({ 'x-infor-lncompany': '1971' }), k({ 'x-infor-lncompany': '1000' }))
+  t.not(k({ 'accept-language': 'en' }), k({ 'accept-language': 'nl' }))
+  t.equal(k({ 'x-api-key': 'a' }), k({ 'x-api-key': 'b' }), 'client identity is not: one service account, one answer')
+})
+
+t.test('prefixes select a system, or a path below it', async t => {
+  const key = cacheKey({ system: 'm3', path: '/m3api-rest/v2/execute/MMS200MI/GetItmBasic', rawQuery: 'ITNO=A', headers: {} })
+  t.ok(key.startsWith(cacheKeyPrefix('m3')))
+  t.ok(key.startsWith(cacheKeyPrefix('m3', '/m3api-rest/v2/execute/MMS200MI')))
+  t.notOk(key.startsWith(cacheKeyPrefix('m3', '/m3api-rest/v2/execute/CRS610MI')))
+  t.notOk(key.startsWith(cacheKeyPrefix('ln')))
+  t.equal(cacheKeyPrefix(), '')
+})

@@ -1,0 +1,148 @@
+import t, { type Test } from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, loadConfig, resolveConfig } from '../src/config.ts'
+import { sampleIonApi } from './fixtures/ionapi.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'ion-gateway-config-'))
+function writeIonApi (name: string, content: string): string {
+  const file = join(dir, name)
+  writeFileSync(file, content)
+  return file
+}
+const goodFile = writeIonApi('good.ionapi', JSON.stringify(sampleIonApi))
+const secrets = [sampleIonApi.cs, sampleIonApi.sask, sampleIonApi.saak, sampleIonApi.ci]
+
+function configErrorOf (fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (err) {
+    if (err instanceof ConfigError) return err
+    throw err
+  }
+  throw new Error('expected a ConfigError')
+}
+
+function assertNoSecret (t: Test, message: string): void {
+  for (const s of secrets) t.notOk(message.includes(s), 'message does not leak a credential')
+}
+
+t.test('defaults follow DESIGN.md', async t => {
+  const config = loadConfig({ ION_API_FILE: goodFile })
+  t.equal(config.port, 3000)
+  t.equal(config.host, '0.0.0.0')
+  t.equal(config.ion.grant, 'password')
+  t.equal(config.cache.driver, 'memory')
+  t.same(config.cache.ttlS, { m3: 300, ln: 300, idm: 600 })
+  t.equal(config.cache.maxBytes, 67108864)
+  t.equal(config.upstream.timeoutMs, 30000)
+  t.equal(config.rateLimit.failOpen, true)
+  t.equal(config.trustProxy, false)
+  t.same(config.corsOrigins, [])
+  t.ok(config.m3ReadTransactions.test('GetItmBasic'))
+  t.notOk(config.m3ReadTransactions.test('ChgBasicData'))
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.cache), 'config is frozen')
+})
+
+t.test('derives ION endpoints from the .ionapi file', async t => {
+  const config = loadConfig({ ION_API_FILE: goodFile })
+  t.equal(config.ion.apiBaseUrl, 'https://mingle-ionapi.example.com/ACME_TST')
+  t.equal(config.ion.tokenUrl, 'https://mingle-sso.example.com:443/ACME_TST/as/token.oauth2')
+  t.equal(config.ion.revokeUrl, 'https://mingle-sso.example.com:443/ACME_TST/as/revoke_token.oauth2')
+  t.equal(config.ion.credentials.serviceAccountAccessKey, sampleIonApi.saak)
+})
+
+t.test('coerces and validates typed variables', async t => {
+  const config = loadConfig({
+    ION_API_FILE: goodFile,
+    PORT: '8080',
+    RATE_LIMIT_FAIL_OPEN: 'false',
+    CORS_ORIGINS: 'https://a.example, https://b.example',
+    TRUST_PROXY: '10.0.0.0/8,127.0.0.1',
+    CACHE_DRIVER: 'redis',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    UNRELATED_VARIABLE: 'ignored',
+  })
+  t.equal(config.port, 8080)
+  t.equal(config.rateLimit.failOpen, false)
+  t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
+  t.same(config.trustProxy, ['10.0.0.0/8', '127.0.0.1'])
+  t.equal(config.redisUrl, 'redis://127.0.0.1:6379')
+})
+
+t.test('a missing ION_API_FILE variable names it', async t => {
+  const err = configErrorOf(() => loadConfig({}))
+  t.match(err.message, /ION_API_FILE is required/)
+})
+
+t.test('a file that does not exist names the variable', async t => {
+  const err = configErrorOf(() => loadConfig({ ION_API_FILE: join(dir, 'nope.ionapi') }))
+  t.match(err.message, /ION_API_FILE: cannot read .*nope\.ionapi \(ENOENT\)/)
+})
+
+t.test('a file that is not JSON says so without quoting its content', async t => {
+  const file = writeIonApi('broken.ionapi', `{"cs": "${sampleIonApi.cs}", broken`)
+  const err = configErrorOf(() => loadConfig({ ION_API_FILE: file }))
+  t.match(err.message, /is not valid JSON/)
+  assertNoSecret(t, err.message)
+})
+
+t.test('a JSON file that is not an object is refused', async t => {
+  const err = configErrorOf(() => loadConfig({ ION_API_FILE: writeIonApi('array.ionapi', '[1,2]') }))
+  t.match(err.message, /must be a JSON object/)
+})
+
+t.test('missing fields are named, never their neighbours\' values', async t => {
+  for (const field of ['ti', 'ci', 'cs', 'iu', 'pu', 'ot']) {
+    const { [field as keyof typeof sampleIonApi]: _dropped, ...rest } = sampleIonApi
+    const err = configErrorOf(() => resolveConfig({}, rest))
+    t.match(err.message, new RegExp(`field "${field}" is required`), `names ${field}`)
+    assertNoSecret(t, err.message)
+  }
+})
+
+t.test('the password grant needs saak and sask; client_credentials does not', async t => {
+  const { saak: _a, sask: _b, ...noServiceAccount } = sampleIonApi
+  const err = configErrorOf(() => resolveConfig({}, noServiceAccount))
+  t.match(err.message, /"saak" and "sask" are required for ION_GRANT=password/)
+  const config = resolveConfig({ ION_GRANT: 'client_credentials' }, noServiceAccount)
+  t.equal(config.ion.grant, 'client_credentials')
+})
+
+t.test('a bad URL field is named without its value', async t => {
+  const err = configErrorOf(() => resolveConfig({}, { ...sampleIonApi, iu: 'not a url' }))
+  t.match(err.message, /field "iu" must be an http\(s\) URL/)
+  t.notOk(err.message.includes('not a url'))
+})
+
+t.test('a bad number names the variable', async t => {
+  const err = configErrorOf(() => resolveConfig({ PORT: 'eighty' }, sampleIonApi))
+  t.match(err.message, /PORT/)
+  t.match(err.message, /integer/)
+  const err2 = configErrorOf(() => resolveConfig({ UPSTREAM_TIMEOUT_MS: '0' }, sampleIonApi))
+  t.match(err2.message, /UPSTREAM_TIMEOUT_MS/)
+})
+
+t.test('a bad enum names the variable', async t => {
+  const err = configErrorOf(() => resolveConfig({ CACHE_DRIVER: 'memcached' }, sampleIonApi))
+  t.equal(err.message, 'Invalid environment: CACHE_DRIVER must be equal to one of the allowed values (memory, redis, none)')
+  const err2 = configErrorOf(() => resolveConfig({ ION_GRANT: 'implicit' }, sampleIonApi))
+  t.match(err2.message, /ION_GRANT/)
+})
+
+t.test('a bad regular expression names M3_READ_TRANSACTIONS', async t => {
+  const err = configErrorOf(() => resolveConfig({ M3_READ_TRANSACTIONS: '^(Get' }, sampleIonApi))
+  t.match(err.message, /M3_READ_TRANSACTIONS/)
+})
+
+t.test('CACHE_DRIVER=redis without REDIS_URL is refused', async t => {
+  const err = configErrorOf(() => resolveConfig({ CACHE_DRIVER: 'redis' }, sampleIonApi))
+  t.match(err.message, /REDIS_URL/)
+})
+
+t.test('TRUST_PROXY refuses hop counts and garbage', async t => {
+  t.match(configErrorOf(() => resolveConfig({ TRUST_PROXY: '2' }, sampleIonApi)).message, /TRUST_PROXY/)
+  t.match(configErrorOf(() => resolveConfig({ TRUST_PROXY: 'the ingress' }, sampleIonApi)).message, /TRUST_PROXY/)
+  t.equal(resolveConfig({ TRUST_PROXY: 'true' }, sampleIonApi).trustProxy, true)
+})

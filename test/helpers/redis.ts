@@ -1,0 +1,139 @@
+import type { Test } from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+
+export interface RedisServer {
+  /** `redis://127.0.0.1:<port>` */
+  url: string
+  port: number
+  /** Kills the server (SIGKILL), as a crash would. Nothing is kept: it never writes to disk. */
+  stop (): Promise<void>
+  /** Starts it again, empty, on the same port (clients reconnect to where they were). No-op while it runs. */
+  start (): Promise<void>
+}
+
+const BINARY = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server'
+const STARTUP_TIMEOUT_MS = 5000
+
+/** Servers still running, killed if the test process exits without its teardown (crash, tap timeout). */
+const running = new Set<ChildProcess>()
+let exitHookInstalled = false
+function killOnExit (): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once('exit', () => {
+    for (const proc of running) proc.kill('SIGKILL')
+  })
+}
+
+/** A port nobody listens on right now (the OS picks it); another process may still take it: callers retry. */
+async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+async function answersPing (port: number): Promise<boolean> {
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 500 })
+  probe.on('error', () => {})
+  try {
+    await probe.connect()
+    return await probe.ping() === 'PONG'
+  } catch {
+    return false
+  } finally {
+    probe.disconnect()
+  }
+}
+
+type Launch = { ok: true, proc: ChildProcess } | { ok: false, addressInUse: boolean, output: string }
+
+/** Spawns redis-server on `port` and waits until it answers PING, or exits, or the timeout passes. */
+async function launch (port: number): Promise<Launch> {
+  const proc = spawn(BINARY, [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', tmpdir(), '--daemonize', 'no', '--loglevel', 'warning',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const collect = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-2000) }
+  proc.stdout?.on('data', collect)
+  proc.stderr?.on('data', collect)
+  const status = { exited: false }
+  proc.once('exit', () => { status.exited = true })
+  const spawnError = new Promise<Error>(resolve => proc.once('error', resolve))
+  running.add(proc)
+  proc.once('exit', () => running.delete(proc))
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS
+  while (Date.now() < deadline && !status.exited) {
+    const probe = await Promise.race([answersPing(port), spawnError])
+    if (probe instanceof Error) return { ok: false, addressInUse: false, output: probe.message }
+    // Someone else may answer on this port (a race for a free port): only our live process counts.
+    if (probe && !status.exited) return { ok: true, proc }
+    await sleep(25)
+  }
+  await killProcess(proc)
+  return { ok: false, addressInUse: /in use|EADDRINUSE/i.test(output), output }
+}
+
+async function killProcess (proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  await new Promise<void>(resolve => {
+    proc.once('exit', () => resolve())
+    proc.kill('SIGKILL')
+  })
+}
+
+/**
+ * A private redis-server (never REDIS_URL, never the default port) on a free port, waiting until it answers PING;
+ * killed in `t.teardown`. `stop()` kills it like a crash, `start()` brings it back empty on the same port.
+ */
+export async function startRedis (t: Test): Promise<RedisServer> {
+  killOnExit()
+  let child: ChildProcess | undefined
+  let port = 0
+  let lastOutput = ''
+  for (let attempt = 0; attempt < 10 && !child; attempt++) {
+    port = await freePort()
+    const result = await launch(port)
+    if (result.ok) child = result.proc
+    else lastOutput = result.output
+  }
+  if (!child) throw new Error(`could not start ${BINARY}: ${lastOutput.trim() || 'no output'}`)
+
+  async function stop (): Promise<void> {
+    const proc = child
+    child = undefined
+    if (proc) await killProcess(proc)
+  }
+
+  t.teardown(stop)
+  return {
+    get url () { return `redis://127.0.0.1:${port}` },
+    get port () { return port },
+    stop,
+    async start () {
+      if (child) return
+      // The port may be briefly held (a client's reconnect attempt, a socket closing): retry on the same one.
+      for (let attempt = 0; attempt < 40; attempt++) {
+        const result = await launch(port)
+        if (result.ok) {
+          child = result.proc
+          return
+        }
+        lastOutput = result.output
+        await sleep(100)
+      }
+      throw new Error(`could not restart ${BINARY} on port ${port}: ${lastOutput.trim() || 'no output'}`)
+    },
+  }
+}

@@ -1,0 +1,225 @@
+import t, { type Test } from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { createEmulator } from '../../src/emulator/index.ts'
+import type { EnvInput } from '../../src/config.ts'
+import { startGateway } from '../helpers/gateway.ts'
+import { startRedis } from '../helpers/redis.ts'
+
+const M3 = '/ACME_TST/M3/m3api-rest/v2/execute'
+const ITEM_PATH = `${M3}/MMS200MI/GetItmBasic`
+
+async function get (url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
+  const res = await request(url, { headers, method })
+  const text = await res.body.text()
+  return { status: res.statusCode, headers: res.headers, text }
+}
+
+/** Each behaviour runs against both drivers: the memory one, and Redis on a private server. */
+async function gatewayWith (t: Test, driver: 'memory' | 'redis', env: EnvInput = {}) {
+  const extra: EnvInput = { CACHE_DRIVER: driver, ...env }
+  if (driver === 'redis') extra.REDIS_URL = (await startRedis(t)).url
+  return startGateway(t, { env: extra })
+}
+
+for (const driver of ['memory', 'redis'] as const) {
+  t.test(`${driver}: a second identical GET is a HIT and ION is not called again`, async t => {
+    const gw = await gatewayWith(t, driver)
+    const first = await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)
+    t.equal(first.headers['x-cache'], 'MISS')
+    await sleep(20) // the store is not awaited by the request
+    const second = await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)
+    t.equal(second.status, 200)
+    t.equal(second.headers['x-cache'], 'HIT')
+    t.equal(second.headers.age, '0')
+    t.equal(second.text, first.text)
+    t.equal(gw.emulator.stats.calls(ITEM_PATH), 1)
+    const head = await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`, {}, 'HEAD')
+    t.equal(head.headers['x-cache'], 'HIT', 'HEAD answered from the GET entry')
+    t.equal(head.text, '')
+    t.equal(gw.emulator.stats.calls(ITEM_PATH), 1)
+  })
+
+  t.test(`${driver}: ?a=1&b=2 and ?b=2&a=1 share an entry`, async t => {
+    const gw = await gatewayWith(t, driver)
+    await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/LstByNumber?maxrecs=2&CUNO=10001`)
+    await sleep(20)
+    const swapped = await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/LstByNumber?CUNO=10001&maxrecs=2`)
+    t.equal(swapped.headers['x-cache'], 'HIT')
+    t.equal(gw.emulator.stats.calls(`${M3}/CRS610MI/LstByNumber`), 1)
+  })
+
+  t.test(`${driver}: M3 writes via GET are never cached`, async t => {
+    const gw = await gatewayWith(t, driver)
+    for (const write of ['MMS200MI/AddItmBasic?ITNO=Z1&ITDS=x', 'CRS610MI/ChgBasicData?CUNO=10001&CUNM=y', 'MMS200MI/DltItmBasic?ITNO=Z1']) {
+      const a = await get(`${gw.url}/m3/m3api-rest/v2/execute/${write}`)
+      await sleep(20)
+      const b = await get(`${gw.url}/m3/m3api-rest/v2/execute/${write}`)
+      t.equal(a.headers['x-cache'], 'BYPASS', `${write} bypasses the cache`)
+      t.equal(b.headers['x-cache'], 'BYPASS')
+    }
+    t.equal(gw.emulator.stats.calls(`${M3}/MMS200MI/AddItmBasic`), 2)
+    t.equal(gw.emulator.stats.calls(`${M3}/CRS610MI/ChgBasicData`), 2)
+  })
+
+  t.test(`${driver}: error answers and uncacheable answers are not stored`, async t => {
+    const gw = await gatewayWith(t, driver, { UPSTREAM_RETRIES: '0' })
+    const bad = `${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=NOPE`
+    t.equal((await get(bad)).status, 400)
+    await sleep(20)
+    t.equal((await get(bad)).headers['x-cache'], 'MISS', 'an M3 400 is not cached')
+    gw.emulator.faults.failNext(1, 500, `${M3}/CRS610MI/GetBasicData`)
+    const url = `${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`
+    t.equal((await get(url)).status, 500)
+    await sleep(20)
+    const next = await get(url)
+    t.equal(next.status, 200, 'a 500 is not cached')
+    t.equal(next.headers['x-cache'], 'MISS')
+    const uncacheable: Array<Record<string, string>> = [{ 'cache-control': 'no-store' }, { 'cache-control': 'private, max-age=60' }, { 'set-cookie': 'a=1' }, { vary: '*' }]
+    for (const headers of uncacheable) {
+      const path = '/ln/lnapi/odata/tdapi.slsSalesOrder/Orders'
+      gw.emulator.faults.respondNext(1, { status: 200, headers, body: { value: [] } }, '/ACME_TST/LN/')
+      await get(`${gw.url}${path}?probe=${encodeURIComponent(JSON.stringify(headers))}`)
+      await sleep(20)
+      const again = await get(`${gw.url}${path}?probe=${encodeURIComponent(JSON.stringify(headers))}`)
+      t.equal(again.headers['x-cache'], 'MISS', `not stored: ${JSON.stringify(headers)}`)
+    }
+  })
+
+  t.test(`${driver}: 100 concurrent identical misses cause one call to ION`, async t => {
+    const gw = await gatewayWith(t, driver)
+    await get(`${gw.url}/health`)
+    gw.emulator.faults.latency(150, `${M3}/MMS200MI/GetItmBasic`)
+    const answers = await Promise.all(Array.from({ length: 100 }, () => get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A105`)))
+    t.ok(answers.every(a => a.status === 200 && a.text === answers[0]?.text))
+    t.equal(gw.emulator.stats.calls(ITEM_PATH), 1)
+  })
+
+  t.test(`${driver}: ION down → STALE within the window, the error after it`, async t => {
+    const gw = await gatewayWith(t, driver, { CACHE_TTL_M3: '1', CACHE_STALE_S: '2', UPSTREAM_RETRIES: '0' })
+    const url = `${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A101`
+    const fresh = await get(url)
+    await sleep(1100)
+    gw.emulator.faults.failNext(10, 503, ITEM_PATH)
+    const stale = await get(url)
+    t.equal(stale.status, 200)
+    t.equal(stale.headers['x-cache'], 'STALE')
+    t.equal(stale.text, fresh.text)
+    gw.emulator.faults.clear()
+    gw.emulator.faults.resetNext(10, ITEM_PATH)
+    t.equal((await get(url)).headers['x-cache'], 'STALE', 'a reset too')
+    await sleep(2100)
+    const gone = await get(url)
+    t.equal(gone.status, 502, 'past the stale window the error comes through')
+    t.equal(JSON.parse(gone.text).error.code, 'API_001')
+  })
+
+  t.test(`${driver}: Cache-Control: no-cache skips the lookup and refreshes the entry`, async t => {
+    const gw = await gatewayWith(t, driver)
+    const url = `${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10005`
+    await get(url)
+    await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/ChgBasicData?CUNO=10005&CUNM=Changed`)
+    await sleep(20)
+    t.equal((await get(url)).headers['x-cache'], 'HIT')
+    const refreshed = await get(url, { 'cache-control': 'no-cache' })
+    t.equal(refreshed.headers['x-cache'], 'BYPASS')
+    t.match(refreshed.text, /Changed/)
+    await sleep(20)
+    const after = await get(url)
+    t.equal(after.headers['x-cache'], 'HIT')
+    t.match(after.text, /Changed/, 'the entry was refreshed')
+  })
+
+  t.test(`${driver}: admin purge by system and prefix`, async t => {
+    const gw = await gatewayWith(t, driver)
+    await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)
+    await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`)
+    await sleep(20)
+    const purge = await request(`${gw.url}/admin/cache?system=m3&prefix=/m3api-rest/v2/execute/MMS200MI`, { method: 'DELETE' })
+    t.same(await purge.body.json(), { purged: 1 })
+    t.equal((await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)).headers['x-cache'], 'MISS')
+    t.equal((await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`)).headers['x-cache'], 'HIT')
+    const all = await request(`${gw.url}/admin/cache`, { method: 'DELETE' })
+    t.ok(((await all.body.json()) as { purged: number }).purged >= 1)
+    const bad = await request(`${gw.url}/admin/cache?prefix=/x`, { method: 'DELETE' })
+    t.equal(bad.statusCode, 400)
+    await bad.body.dump()
+  })
+}
+
+t.test('typed M3 route shares the cache with the pass-through v2 call', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const typed = await get(`${gw.url}/m3/mi/MMS200MI/GetItmBasic?ITNO=A102`)
+  t.equal(typed.headers['x-cache'], 'MISS')
+  await sleep(20)
+  t.equal((await get(`${gw.url}/m3/mi/MMS200MI/GetItmBasic?ITNO=A102`)).headers['x-cache'], 'HIT')
+  t.equal(gw.emulator.stats.calls(ITEM_PATH), 1)
+})
+
+t.test('bodies over CACHE_MAX_ENTRY_BYTES stream through and are not stored', async t => {
+  const gw = await startGateway(t, { env: { CACHE_DRIVER: 'memory', CACHE_MAX_ENTRY_BYTES: '100000' }, emulatorOptions: { idmBinarySizeBytes: 300000 } })
+  const url = `${gw.url}/idm/api/items/MDS_File-3-20-LATEST/resource`
+  const first = await request(url)
+  let size = 0
+  for await (const chunk of first.body) size += (chunk as Buffer).length
+  t.equal(size, 300000)
+  t.equal(first.headers['x-cache'], 'MISS')
+  await sleep(20)
+  const second = await get(url)
+  t.equal(second.headers['x-cache'], 'MISS')
+  t.equal(gw.emulator.stats.calls('/ACME_TST/IDM/api/items/MDS_File-3-20-LATEST/resource'), 2)
+})
+
+t.test('two gateway instances on one Redis share hits', async t => {
+  const redis = await startRedis(t)
+  const emulator = await createEmulator({ port: 0 })
+  t.teardown(() => emulator.close())
+  const env = { CACHE_DRIVER: 'redis', REDIS_URL: redis.url }
+  const [a, b] = await Promise.all([startGateway(t, { emulator, env }), startGateway(t, { emulator, env })])
+  await get(`${a.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A103`)
+  await sleep(30)
+  const fromB = await get(`${b.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A103`)
+  t.equal(fromB.headers['x-cache'], 'HIT')
+  t.equal(emulator.stats.calls(ITEM_PATH), 1)
+})
+
+t.test('Redis killed mid-run: BYPASS with 200s, then HITs again after it restarts', async t => {
+  const redis = await startRedis(t)
+  const gw = await startGateway(t, { env: { CACHE_DRIVER: 'redis', REDIS_URL: redis.url } })
+  const url = `${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A104`
+  await get(url)
+  await redis.stop()
+  for (let i = 0; i < 5; i++) {
+    const res = await get(url)
+    t.equal(res.status, 200)
+    t.equal(res.headers['x-cache'], 'BYPASS')
+  }
+  await redis.start()
+  const deadline = Date.now() + 8000
+  let status: string | undefined
+  while (Date.now() < deadline) {
+    status = String((await get(url)).headers['x-cache'])
+    if (status === 'HIT') break
+    await sleep(200)
+  }
+  t.equal(status, 'HIT', 'HITs again once Redis is back (the entry was stored again after the restart)')
+  const metrics = gw.app.gatewayMetrics
+  t.ok(((await metrics.cacheErrors.get()).values[0]?.value ?? 0) > 0, 'SYS_001 counted')
+})
+
+t.test('metrics: hits, misses and stale served with bounded endpoint labels', async t => {
+  const gw = await gatewayWith(t, 'memory', { CACHE_TTL_M3: '1', UPSTREAM_RETRIES: '0' })
+  const url = `${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A106`
+  await get(url)
+  await sleep(20)
+  await get(url)
+  for (let i = 0; i < 20; i++) await get(`${gw.url}/m3/m3api-rest/v2/execute/RND${i}MI/GetX?x=${i}`)
+  await sleep(1100)
+  gw.emulator.faults.failNext(1, 503, ITEM_PATH)
+  await get(url)
+  const text = await gw.app.gatewayMetrics.registry.metrics()
+  t.match(text, /cache_hits_total\{endpoint="m3:MMS200MI\/GetItmBasic"\} 1/)
+  t.match(text, /cache_stale_served_total\{endpoint="m3:MMS200MI\/GetItmBasic"\} 1/)
+  t.notMatch(text, /RND/, 'transactions never stored never become labels')
+  t.ok((gw.app.responseCache?.hitRatio() ?? 0) > 0, 'hit ratio for /ready')
+})

@@ -1,0 +1,64 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { createEmulator } from '../src/emulator/index.ts'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+async function freePort (): Promise<number> {
+  return new Promise(resolve => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+t.test('SIGTERM: /ready 503 during the delay, the slow in-flight request completes, token revoked, exit 0', async t => {
+  const emulator = await createEmulator({ port: 0 })
+  t.teardown(() => emulator.close())
+  const file = join(mkdtempSync(join(tmpdir(), 'ion-gateway-shutdown-')), 'e.ionapi')
+  writeFileSync(file, JSON.stringify(emulator.ionapi))
+  const port = await freePort()
+  // The same entry point `npm start` runs (from source here: the test does not need a build).
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ION_API_FILE: file, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DELAY_MS: '800', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (d: Buffer) => { output += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { output += d.toString() })
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+
+  const base = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    const ready = await request(`${base}/ready`).then(r => { r.body.dump(); return r.statusCode }, () => 0)
+    if (ready === 200) break
+    await sleep(100)
+  }
+  emulator.faults.latency(1500, '/ACME_TST/M3/')
+  const slow = request(`${base}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`).then(async r => ({ status: r.statusCode, body: await r.body.text() }))
+  await sleep(150)
+  child.kill('SIGTERM')
+  await sleep(200)
+  const during = await request(`${base}/ready`)
+  t.equal(during.statusCode, 503, '/ready turns 503 at once')
+  t.equal(((await during.body.json()) as { status: string }).status, 'unhealthy')
+  t.equal((await request(`${base}/health`).then(async r => { await r.body.dump(); return r.statusCode })), 200, 'still serving during the delay')
+  const answer = await slow
+  t.equal(answer.status, 200, 'the in-flight request completed')
+  t.match(answer.body, /A100/)
+  const code = await exited
+  t.equal(code, 0, 'exit code 0')
+  t.equal(emulator.stats.revocations(), 2, 'access and refresh tokens revoked')
+  t.match(output, /shutting down/)
+  t.notOk(output.includes(emulator.ionapi.cs) || output.includes(emulator.ionapi.sask), 'no secret in the output')
+})
