@@ -97,8 +97,8 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     }
   }
 
-  function safeSet (key: string, entry: CacheEntry): void {
-    driver.set(key, entry, entry.staleUntilMs - now()).catch(err => events.error?.(err, 'set'))
+  function safeSet (key: string, entry: CacheEntry): Promise<void> {
+    return driver.set(key, entry, entry.staleUntilMs - now()).catch(err => events.error?.(err, 'set'))
   }
 
   function fromEntry (entry: CacheEntry, cacheStatus: CacheStatus): CachedAnswer {
@@ -143,7 +143,11 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     return isGatewayError(err) && STALE_ON_CODES.has(err.code)
   }
 
-  async function lead (req: CacheRequest, stale: CacheEntry | undefined, lookedUp: boolean, settle: (s: Shared) => void, fail: (err: unknown) => void): Promise<CachedAnswer> {
+  /**
+   * `settle` may be given the pending store: the flight then stays joinable until the entry is in the driver, so a
+   * request whose lookup raced the write still shares this answer instead of calling ION again.
+   */
+  async function lead (req: CacheRequest, stale: CacheEntry | undefined, lookedUp: boolean, settle: (s: Shared, storing?: Promise<void>) => void, fail: (err: unknown) => void): Promise<CachedAnswer> {
     let origin: OriginAnswer
     try {
       origin = await req.fetchOrigin()
@@ -174,10 +178,10 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       return { statusCode: origin.statusCode, headers: origin.clientHeaders, body: read.partial, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
     }
     const body = read.complete
-    settle({ kind: 'answer', statusCode: origin.statusCode, headers: origin.clientHeaders, body })
+    const answer: Shared = { kind: 'answer', statusCode: origin.statusCode, headers: origin.clientHeaders, body }
     if (req.store && req.ttlS > 0 && !refuseToStore(req.system, origin.statusCode, origin.upstreamHeaders, body, options.maxEntryBytes)) {
       const storedAtMs = now()
-      safeSet(req.key, {
+      const storing = safeSet(req.key, {
         statusCode: origin.statusCode,
         headers: origin.clientHeaders,
         body,
@@ -185,9 +189,31 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
         freshUntilMs: storedAtMs + req.ttlS * 1000,
         staleUntilMs: storedAtMs + (req.ttlS + options.staleS) * 1000,
       })
+      settle(answer, storing)
       req.onStored?.()
+    } else {
+      settle(answer)
     }
     return { statusCode: origin.statusCode, headers: origin.clientHeaders, body, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
+  }
+
+  async function follow (req: CacheRequest, stale: CacheEntry | undefined, lookedUp: boolean): Promise<CachedAnswer> {
+    const pending = inflight.get(req.key)
+    if (!pending) return passThrough(req)
+    const shared = await waitFor(pending).catch(async (err: unknown) => {
+      if (!canServeStale(err)) throw err
+      const fallback = stale ?? (await safeGet(req.key)).entry
+      if (fallback && now() < fallback.staleUntilMs) return { kind: 'stale' as const, entry: fallback }
+      throw err
+    })
+    if (shared.kind === 'stale') {
+      events.stale?.(req.endpoint)
+      return fromEntry(shared.entry, 'STALE')
+    }
+    if (shared.kind === 'answer') {
+      return { statusCode: shared.statusCode, headers: shared.headers, body: shared.body, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
+    }
+    return passThrough(req)
   }
 
   async function passThrough (req: CacheRequest): Promise<CachedAnswer> {
@@ -201,6 +227,12 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     async fetch (req) {
       let stale: CacheEntry | undefined
       let lookedUp = false
+      // A flight in progress means the entry is missing or stale: join it without a driver round trip.
+      if (req.lookup && !req.headOnly && inflight.has(req.key)) {
+        misses++
+        events.miss?.(req.endpoint)
+        return follow(req, undefined, true)
+      }
       if (req.lookup) {
         const found = await safeGet(req.key)
         lookedUp = !found.failed
@@ -219,40 +251,28 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       }
       if (req.headOnly) return passThrough(req)
 
-      const pending = inflight.get(req.key)
-      if (pending) {
-        const shared = await waitFor(pending).catch(async (err: unknown) => {
-          if (!canServeStale(err)) throw err
-          const fallback = stale ?? (await safeGet(req.key)).entry
-          if (fallback && now() < fallback.staleUntilMs) return { kind: 'stale' as const, entry: fallback }
-          throw err
-        })
-        if (shared.kind === 'stale') {
-          events.stale?.(req.endpoint)
-          return fromEntry(shared.entry, 'STALE')
-        }
-        if (shared.kind === 'answer') {
-          return { statusCode: shared.statusCode, headers: shared.headers, body: shared.body, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
-        }
-        return passThrough(req)
-      }
+      if (inflight.has(req.key)) return follow(req, stale, lookedUp)
 
       let settle!: (s: Shared) => void
       let fail!: (err: unknown) => void
       const shared = new Promise<Shared>((resolve, reject) => { settle = resolve; fail = reject })
       shared.catch(() => {})
       inflight.set(req.key, shared)
+      const release = (): void => {
+        if (inflight.get(req.key) === shared) inflight.delete(req.key)
+      }
       let settled = false
-      const settleOnce = (s: Shared): void => {
+      const settleOnce = (s: Shared, storing?: Promise<void>): void => {
         if (settled) return
         settled = true
-        inflight.delete(req.key)
         settle(s)
+        if (storing) storing.finally(release).catch(() => {})
+        else release()
       }
       const failOnce = (err: unknown): void => {
         if (settled) return
         settled = true
-        inflight.delete(req.key)
+        release()
         fail(err)
       }
       try {
