@@ -1,5 +1,5 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -26,17 +26,21 @@ t.test('SIGTERM: /ready 503 during the delay, the slow in-flight request complet
   const file = join(mkdtempSync(join(tmpdir(), 'ion-gateway-shutdown-')), 'e.ionapi')
   writeFileSync(file, JSON.stringify(emulator.ionapi))
   const port = await freePort()
-  // The same entry point `npm start` runs (from source here: the test does not need a build).
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  // The real `npm start` on a fresh build: npm forwards SIGTERM to node, and its exit code is node's.
+  const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' })
+  t.equal(build.status, 0, 'npm run build', { stderr: build.stderr })
+  const child = spawn('npm', ['start'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', ION_API_FILE: file, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DELAY_MS: '800', LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ION_API_FILE: file, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DELAY_MS: '800', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
   let output = ''
   child.stdout.on('data', (d: Buffer) => { output += d.toString() })
   child.stderr.on('data', (d: Buffer) => { output += d.toString() })
   const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  // npm and node share a process group of their own: a failed test leaves neither behind.
+  t.teardown(() => { if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL') })
 
   const base = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
@@ -58,6 +62,8 @@ t.test('SIGTERM: /ready 503 during the delay, the slow in-flight request complet
   t.match(answer.body, /A100/)
   const code = await exited
   t.equal(code, 0, 'exit code 0')
+  const after = await request(`${base}/health`).then(r => r.statusCode, (err: NodeJS.ErrnoException) => err.code)
+  t.equal(after, 'ECONNREFUSED', 'node itself stopped (npm forwarded the signal; no orphan left listening)')
   t.equal(emulator.stats.revocations(), 2, 'access and refresh tokens revoked')
   t.match(output, /shutting down/)
   t.notOk(output.includes(emulator.ionapi.cs) || output.includes(emulator.ionapi.sask), 'no secret in the output')

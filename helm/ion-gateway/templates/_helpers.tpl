@@ -1,0 +1,124 @@
+{{/*
+Names, labels and the few decisions several templates share.
+*/}}
+
+{{/* The chart name, overridable. */}}
+{{- define "ion-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* The full name of the release's objects (63 characters at most: DNS labels). */}}
+{{- define "ion-gateway.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* name-version, for the helm.sh/chart label. */}}
+{{- define "ion-gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* The standard labels of every object. */}}
+{{- define "ion-gateway.labels" -}}
+helm.sh/chart: {{ include "ion-gateway.chart" . }}
+{{ include "ion-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ion-gateway
+{{- end }}
+
+{{/* The labels that select the pods (immutable in a Deployment: never add a changing value here). */}}
+{{- define "ion-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ion-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ion-gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "ion-gateway.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end }}
+
+{{/* repository:tag, or repository@digest when a digest is given. */}}
+{{- define "ion-gateway.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end }}
+
+{{/* The Secret holding the .ionapi file: yours (ionapi.existingSecret) or the chart's (ionapi.content). */}}
+{{- define "ion-gateway.ionapiSecretName" -}}
+{{- default (printf "%s-ionapi" (include "ion-gateway.fullname" .)) .Values.ionapi.existingSecret -}}
+{{- end }}
+
+{{/* "true" when client API keys are configured (CLIENT_API_KEYS_FILE is set), else "". */}}
+{{- define "ion-gateway.clientAuthEnabled" -}}
+{{- if or .Values.clientAuth.existingSecret .Values.clientAuth.apiKeys -}}true{{- end -}}
+{{- end }}
+
+{{- define "ion-gateway.clientAuthSecretName" -}}
+{{- default (printf "%s-api-keys" (include "ion-gateway.fullname" .)) .Values.clientAuth.existingSecret -}}
+{{- end }}
+
+{{/* The Secret holding REDIS_URL: yours (redis.existingSecret) or the chart's (redis.url). */}}
+{{- define "ion-gateway.redisSecretName" -}}
+{{- default (printf "%s-redis" (include "ion-gateway.fullname" .)) .Values.redis.existingSecret -}}
+{{- end }}
+
+{{/* "true" when REDIS_URL is set (always from a Secret). */}}
+{{- define "ion-gateway.redisEnabled" -}}
+{{- if or .Values.redis.url .Values.redis.existingSecret -}}true{{- end -}}
+{{- end }}
+
+{{/*
+An environment value as a quoted string. Helm reads numbers of values.yaml as float64, which print in exponent
+form from 1e6 on (67108864 -> "6.7108864e+07", which the gateway would refuse): integers are printed as integers.
+*/}}
+{{- define "ion-gateway.envValue" -}}
+{{- if kindIs "float64" . -}}
+{{- int64 . | toString | quote -}}
+{{- else -}}
+{{- toString . | quote -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Refuses combinations that would install but never run. DRAIN_BUDGET_S is src/server.ts' DRAIN_BUDGET_MS (25 s):
+the pod must outlive SHUTDOWN_DELAY_MS plus that, or the kubelet kills requests still draining.
+*/}}
+{{- define "ion-gateway.validate" -}}
+{{- if and .Values.ionapi.existingSecret .Values.ionapi.content -}}
+{{- fail "ionapi: set existingSecret or content, not both" -}}
+{{- end -}}
+{{- if not (or .Values.ionapi.existingSecret .Values.ionapi.content) -}}
+{{- fail "ionapi: the gateway needs its .ionapi file: set ionapi.existingSecret (kubectl create secret generic NAME --from-file=credentials.ionapi=FILE) or ionapi.content (--set-file ionapi.content=FILE)" -}}
+{{- end -}}
+{{- if and .Values.clientAuth.existingSecret .Values.clientAuth.apiKeys -}}
+{{- fail "clientAuth: set existingSecret or apiKeys, not both" -}}
+{{- end -}}
+{{- if and .Values.redis.url .Values.redis.existingSecret -}}
+{{- fail "redis: set url or existingSecret, not both" -}}
+{{- end -}}
+{{- if and (eq .Values.config.CACHE_DRIVER "redis") (not (include "ion-gateway.redisEnabled" .)) -}}
+{{- fail "config.CACHE_DRIVER=redis needs redis.url or redis.existingSecret" -}}
+{{- end -}}
+{{- $drainBudgetS := 25 -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (add (div (int .Values.shutdown.delayMs) 1000) $drainBudgetS) -}}
+{{- fail (printf "terminationGracePeriodSeconds must exceed shutdown.delayMs/1000 + %d (the drain budget)" $drainBudgetS) -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
+{{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- end }}
