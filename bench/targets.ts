@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs'
 import Fastify from 'fastify'
 import httpProxy from '@fastify/http-proxy'
+import { pino } from 'pino'
 import { buildApp } from '../src/app.ts'
 import { resolveConfig } from '../src/config.ts'
 import { createEmulator } from '../src/emulator/index.ts'
@@ -24,14 +25,15 @@ if (kind === 'emulator') {
   const ionapi = JSON.parse(readFileSync(arg1 as string, 'utf8')) as unknown
   const config = resolveConfig({
     PORT: String(port),
-    LOG_LEVEL: 'warn',
+    // Production logging: one JSON line per request, written synchronously (pino's stdout default) to /dev/null.
+    LOG_LEVEL: 'info',
     CACHE_DRIVER: arg2 ?? 'memory',
     RATE_LIMIT_MAX: '100000000',
     MAX_EVENT_LOOP_DELAY_MS: '0',
     // Experiments: pass gateway variables through, e.g. BENCH_UPSTREAM_CONNECTIONS=128.
     ...(process.env.BENCH_UPSTREAM_CONNECTIONS ? { UPSTREAM_CONNECTIONS: process.env.BENCH_UPSTREAM_CONNECTIONS } : {}),
   }, ionapi)
-  const app = await buildApp(config, { logger: false })
+  const app = await buildApp(config, { logStream: pino.destination({ dest: '/dev/null', sync: true }) })
   await app.listen({ port, host: '127.0.0.1' })
   process.stdout.write(`READY ${port}\n`)
 } else if (kind === 'bare-proxy') {

@@ -22,7 +22,7 @@ import security from '../plugins/security.ts'
 
 export interface BuildOptions {
   /** Where log lines go (tests capture them); stdout when absent. */
-  logStream?: NodeJS.WritableStream
+  logStream?: { write (line: string): unknown }
   /** Turn logging off entirely (benchmarks). */
   logger?: false
 }

@@ -20,7 +20,7 @@ export const redactPaths = [
 export interface LoggerOptions {
   level: LogLevel
   /** A writable stream for the log lines (tests capture logs through it); stdout by default. */
-  stream?: NodeJS.WritableStream
+  stream?: { write (line: string): unknown }
 }
 
 export function loggerOptions ({ level, stream }: LoggerOptions): FastifyServerOptions['logger'] {
