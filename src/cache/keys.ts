@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 
 function decodeQueryPart (part: string): string {
@@ -41,12 +41,13 @@ export interface CacheKeyInput {
  * concatenation, with the readable path first so an admin can purge by system and path prefix.
  */
 export function cacheKey ({ system, path, rawQuery, headers }: CacheKeyInput): string {
-  const hash = createHash('sha256').update(canonicalQuery(rawQuery))
+  let keyed = canonicalQuery(rawQuery)
   for (const name of KEYED_HEADERS) {
     const v = headers[name]
-    hash.update('\u0000').update(Array.isArray(v) ? v.join(',') : (v ?? ''))
+    keyed += '\u0000' + (Array.isArray(v) ? v.join(',') : (v ?? ''))
   }
-  return `${system}:GET:${JSON.stringify([path, hash.digest('hex').slice(0, 32)])}`
+  // One-shot hash: the same digest as a streamed createHash over the same bytes, at a fraction of the cost.
+  return `${system}:GET:${JSON.stringify([path, hash('sha256', keyed, 'hex').slice(0, 32)])}`
 }
 
 /** The key prefix that matches every entry of `system` whose path starts with `pathPrefix`. */

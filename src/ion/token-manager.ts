@@ -52,6 +52,8 @@ export interface TokenManagerState {
 export interface TokenManager {
   /** A valid token; throws AUTH_001 (credentials refused) or AUTH_003 (endpoint failing, with retryAfterS). */
   getAccessToken (): Promise<string>
+  /** The held token when it is usable now (a due refresh is started in the background), else undefined: no await. */
+  peekAccessToken (): string | undefined
   /** ION answered 401 to `token`: forget it (here and in the store, if still that one) so the next call refreshes once. */
   invalidate (token: string): Promise<void>
   state (): TokenManagerState
@@ -364,6 +366,13 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
   }
 
   return {
+    peekAccessToken () {
+      const held = current
+      if (!held || !usable(held.token)) return undefined
+      if (now() >= held.refreshAtMs) kick('proactive')
+      return held.token.accessToken
+    },
+
     async getAccessToken () {
       const held = current
       if (held && usable(held.token)) {

@@ -39,13 +39,15 @@ export function guardPath (rawUrl: string, routePrefix: string, upstreamPrefix: 
   for (let i = 1; i < segments.length; i++) {
     const raw = segments[i] as string
     if (raw === '' && i !== segments.length - 1) throw refuse('empty segment')
-    let segment: string
-    try {
-      segment = decodeURIComponent(raw)
-    } catch {
-      throw refuse('malformed percent-encoding')
+    let segment = raw
+    if (raw.includes('%')) {
+      try {
+        segment = decodeURIComponent(raw)
+      } catch {
+        throw refuse('malformed percent-encoding')
+      }
+      if (DOUBLE_ENCODED.test(segment)) throw refuse('double encoding')
     }
-    if (DOUBLE_ENCODED.test(segment)) throw refuse('double encoding')
     // Decoded `/`, `\`, `?` or `#` would let a decode-then-reparse upstream see another path.
     if (/[\\/?#]/.test(segment)) throw refuse('encoded separator')
     // eslint-disable-next-line no-control-regex

@@ -10,6 +10,8 @@ import { isRetryableTransportError, mapTransportError } from './transport-errors
 /** What the proxy needs of the token manager. */
 export interface TokenSource {
   getAccessToken (): Promise<string>
+  /** The token when one is held and usable: the common case, without a promise or a deadline race. */
+  peekAccessToken? (): string | undefined
   invalidate (token: string): Promise<void>
 }
 
@@ -97,7 +99,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
     try {
       for (;;) {
         attempt++
-        const token = await withDeadline(tokens.getAccessToken(), controller.signal, timeoutMs)
+        const token = tokens.peekAccessToken?.() ?? await withDeadline(tokens.getAccessToken(), controller.signal, timeoutMs)
         const attemptStarted = performance.now()
         let res: Dispatcher.ResponseData
         try {

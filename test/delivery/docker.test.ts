@@ -75,8 +75,8 @@ t.test('stages development, builder and production, in that order, on Node LTS a
   t.same(stages.map(s => s.name), ['development', 'builder', 'production'])
   const seen: string[] = []
   for (const stage of stages) {
-    t.ok(/^node:(20|22|24)(\.\d+)*-alpine(\d+(\.\d+)*)?(@sha256:[a-f0-9]{64})?$/.test(stage.from) || seen.includes(stage.from),
-      `${stage.name} FROM ${stage.from}: a supported LTS on alpine, or an earlier stage`)
+    t.ok(/^node:(22|24)(\.\d+)*-alpine(\d+(\.\d+)*)?(@sha256:[a-f0-9]{64})?$/.test(stage.from) || seen.includes(stage.from),
+      `${stage.name} FROM ${stage.from}: a supported LTS on alpine (Node 20 reached end of life in April 2026), or an earlier stage`)
     seen.push(stage.name)
   }
   t.equal(production?.from.startsWith('node:'), true, 'production starts from a clean Node image, not from a build stage')

@@ -209,3 +209,17 @@ t.test('the process exits by itself: timers are unref\'d, close() leaves nothing
   }
   t.equal(e.stats.revocations(), 2, 'only the run that closed the manager revoked its tokens')
 })
+
+t.test('peekAccessToken(): the held usable token without a wait, undefined when none or after a 401', async t => {
+  const e = await emulatorFor(t)
+  const { manager } = managerFor(t, e)
+  t.equal(manager.peekAccessToken(), undefined, 'nothing held before the first fetch')
+  t.equal(e.stats.tokenRequests(), 0, 'peeking never calls ION')
+  const token = await manager.getAccessToken()
+  t.equal(manager.peekAccessToken(), token)
+  await manager.invalidate(token)
+  t.equal(manager.peekAccessToken(), undefined, 'a refused token is never handed out')
+  const fresh = await manager.getAccessToken()
+  t.not(fresh, token)
+  t.equal(manager.peekAccessToken(), fresh)
+})
