@@ -13,9 +13,20 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { request } from 'undici'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, connections: { type: 'string', default: '100' } } })
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    connections: { type: 'string', default: '100' },
+    // Force autocannon even where wrk is installed.
+    autocannon: { type: 'boolean', default: false },
+    // Offered load of the fixed-rate HIT latency row.
+    rate: { type: 'string', default: '2000' },
+  },
+})
 const DURATION_S = values.quick ? 3 : 10
 const CONNECTIONS = Number(values.connections)
+const RATE = Number(values.rate)
+const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=32']
 const root = fileURLToPath(new URL('..', import.meta.url))
 const children: ChildProcess[] = []
 const ITEM = '/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
@@ -31,7 +42,9 @@ async function freePort (): Promise<number> {
 
 async function startTarget (...args: string[]): Promise<{ port: number, line: string }> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/targets.ts', args[0] as string, String(port), ...args.slice(1)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  // Gateways run with the V8 flags the image and the chart ship (NODE_OPTIONS there).
+  const nodeFlags = args[0] === 'gateway' ? GATEWAY_NODE_FLAGS : []
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'bench/targets.ts', args[0] as string, String(port), ...args.slice(1)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(child)
   const line = await new Promise<string>((resolve, reject) => {
     let out = ''
@@ -47,13 +60,61 @@ async function startTarget (...args: string[]): Promise<{ port: number, line: st
 
 interface Row { name: string, reqPerS: number, p50Ms: number, p99Ms: number, errors: number, non2xx: number }
 
+const WRK = values.autocannon ? undefined : ['/usr/bin/wrk', '/usr/local/bin/wrk'].find(p => existsSync(p))
+
+/** wrk prints latencies as 812.00us, 1.20ms or 1.01s. */
+function wrkMs (text: string, label: string): number {
+  const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text)
+  if (!m) return Number.NaN
+  const v = Number(m[1])
+  return Math.round((m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v) * 100) / 100
+}
+
+function runWrk (url: string, durationS: number, headers: Record<string, string>): Promise<Omit<Row, 'name'>> {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${durationS}s`, '--latency', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url]
+  return new Promise((resolve, reject) => {
+    const child = spawn(WRK as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.once('error', reject)
+    child.once('exit', () => {
+      const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+      resolve({
+        reqPerS: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)),
+        p50Ms: wrkMs(out, '50%'),
+        p99Ms: wrkMs(out, '99%'),
+        errors: socketErrors ? socketErrors.slice(1).reduce((n, x) => n + Number(x), 0) : 0,
+        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+      })
+    })
+  })
+}
+
+async function runAutocannon (url: string, durationS: number, headers: Record<string, string>, overallRate?: number): Promise<Omit<Row, 'name'>> {
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: durationS, headers, ...(overallRate ? { overallRate } : {}) })
+  return { reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+}
+
+/** Closed loop: CONNECTIONS connections as fast as the target answers (throughput, and latency at saturation). */
 async function measure (name: string, url: string, headers: Record<string, string> = {}): Promise<Row> {
   // Warm up (connections, JIT, caches) before the measured run.
-  await autocannon({ url, connections: CONNECTIONS, duration: 1, headers })
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers })
-  const row = { name, reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
-  process.stdout.write(`  ${name}: ${row.reqPerS} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${row.errors || row.non2xx ? ` (errors ${row.errors}, non-2xx ${row.non2xx})` : ''}\n`)
+  if (WRK) await runWrk(url, 1, headers)
+  else await runAutocannon(url, 1, headers)
+  const row = { name, ...(WRK ? await runWrk(url, DURATION_S, headers) : await runAutocannon(url, DURATION_S, headers)) }
+  report(row)
   return row
+}
+
+/** Fixed offered rate (autocannon's overallRate): latency below saturation, as a client fleet sees it. */
+async function measureAtRate (name: string, url: string, rate: number): Promise<Row> {
+  await runAutocannon(url, 1, {}, rate)
+  const row = { name, ...(await runAutocannon(url, DURATION_S, {}, rate)) }
+  report(row)
+  return row
+}
+
+function report (row: Row): void {
+  process.stdout.write(`  ${row.name}: ${row.reqPerS} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${row.errors || row.non2xx ? ` (errors ${row.errors}, non-2xx ${row.non2xx})` : ''}\n`)
 }
 
 async function stats (emulatorUrl: string): Promise<{ calls: number, tokenRequests: { total: number } }> {
@@ -117,7 +178,7 @@ http {
 }
 
 async function main (): Promise<void> {
-  process.stdout.write(`ion-gateway benchmark: ${DURATION_S} s per run, ${CONNECTIONS} connections, ${cpus().length} cores, node ${process.version}\n`)
+  process.stdout.write(`ion-gateway benchmark: ${DURATION_S} s per run, ${CONNECTIONS} connections, ${cpus().length} cores, node ${process.version}, load from ${WRK ? 'wrk' : 'autocannon'}\n`)
   const emulator = await startTarget('emulator')
   const ionapi = JSON.parse(emulator.line.slice(emulator.line.indexOf('{'))) as { iu: string, ti: string, pu: string, ot: string, ci: string, cs: string, saak: string, sask: string }
   const emulatorUrl = `http://127.0.0.1:${emulator.port}`
@@ -134,6 +195,7 @@ async function main (): Promise<void> {
   rows.push(await measure('emulator direct', `${emulatorUrl}/${ionapi.ti}/M3${ITEM}`, { authorization: `Bearer ${token}` }))
   const hit = await startTarget('gateway', ionapiFile, 'memory')
   rows.push(await measure('gateway HIT (memory cache)', `http://127.0.0.1:${hit.port}/m3${ITEM}`))
+  rows.push(await measureAtRate(`gateway HIT at ${RATE} req/s`, `http://127.0.0.1:${hit.port}/m3${ITEM}`, RATE))
   const miss = await startTarget('gateway', ionapiFile, 'none')
   rows.push(await measure('gateway MISS (cache off)', `http://127.0.0.1:${miss.port}/m3${ITEM}`))
   const bare = await startTarget('bare-proxy', `${emulatorUrl}/${ionapi.ti}`, token)
@@ -171,10 +233,12 @@ async function main (): Promise<void> {
     cores: cpus().length,
     durationS: DURATION_S,
     connections: CONNECTIONS,
+    loadGenerator: WRK ? 'wrk' : 'autocannon',
+    fixedRate: RATE,
     rows,
     ratios: {
       gatewayMissOverBareProxy: ratio(byName('gateway MISS'), byName('bare')),
-      gatewayHitOverDirect: ratio(byName('gateway HIT'), byName('emulator')),
+      gatewayHitOverDirect: ratio(byName('gateway HIT (memory'), byName('emulator')),
     },
     coalescing: { concurrentIdenticalColdRequests: 200, upstreamCalls: coalesced },
     tokens: { requests: tokenRun.requests.total, tokenRequests: tokenCalls },
