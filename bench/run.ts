@@ -97,10 +97,10 @@ async function runAutocannon (url: string, durationS: number, headers: Record<st
 
 /** Closed loop: CONNECTIONS connections as fast as the target answers (throughput, and latency at saturation). */
 async function measure (name: string, url: string, headers: Record<string, string> = {}): Promise<Row> {
+  const load = WRK ? runWrk : runAutocannon
   // Warm up (connections, JIT, caches) before the measured run.
-  if (WRK) await runWrk(url, 1, headers)
-  else await runAutocannon(url, 1, headers)
-  const row = { name, ...(WRK ? await runWrk(url, DURATION_S, headers) : await runAutocannon(url, DURATION_S, headers)) }
+  await load(url, 1, headers)
+  const row = { name, ...(await load(url, DURATION_S, headers)) }
   report(row)
   return row
 }

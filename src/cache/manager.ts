@@ -197,9 +197,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     return { statusCode: origin.statusCode, headers: origin.clientHeaders, body, cacheStatus: lookedUp ? 'MISS' : 'BYPASS' }
   }
 
-  async function follow (req: CacheRequest, stale: CacheEntry | undefined, lookedUp: boolean): Promise<CachedAnswer> {
-    const pending = inflight.get(req.key)
-    if (!pending) return passThrough(req)
+  async function follow (req: CacheRequest, pending: Promise<Shared>, stale: CacheEntry | undefined, lookedUp: boolean): Promise<CachedAnswer> {
     const shared = await waitFor(pending).catch(async (err: unknown) => {
       if (!canServeStale(err)) throw err
       const fallback = stale ?? (await safeGet(req.key)).entry
@@ -228,10 +226,11 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       let stale: CacheEntry | undefined
       let lookedUp = false
       // A flight in progress means the entry is missing or stale: join it without a driver round trip.
-      if (req.lookup && !req.headOnly && inflight.has(req.key)) {
+      const joinable = req.lookup && !req.headOnly ? inflight.get(req.key) : undefined
+      if (joinable) {
         misses++
         events.miss?.(req.endpoint)
-        return follow(req, undefined, true)
+        return follow(req, joinable, undefined, true)
       }
       if (req.lookup) {
         const found = await safeGet(req.key)
@@ -251,7 +250,8 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       }
       if (req.headOnly) return passThrough(req)
 
-      if (inflight.has(req.key)) return follow(req, stale, lookedUp)
+      const pending = inflight.get(req.key)
+      if (pending) return follow(req, pending, stale, lookedUp)
 
       let settle!: (s: Shared) => void
       let fail!: (err: unknown) => void

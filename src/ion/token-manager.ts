@@ -365,20 +365,19 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
     }
   }
 
+  function peekAccessToken (): string | undefined {
+    const held = current
+    if (!held || !usable(held.token)) return undefined
+    if (now() >= held.refreshAtMs) kick('proactive')
+    return held.token.accessToken
+  }
+
   return {
-    peekAccessToken () {
-      const held = current
-      if (!held || !usable(held.token)) return undefined
-      if (now() >= held.refreshAtMs) kick('proactive')
-      return held.token.accessToken
-    },
+    peekAccessToken,
 
     async getAccessToken () {
-      const held = current
-      if (held && usable(held.token)) {
-        if (now() >= held.refreshAtMs) kick('proactive')
-        return held.token.accessToken
-      }
+      const held = peekAccessToken()
+      if (held !== undefined) return held
       const trigger: RefreshTrigger = afterUnauthorized ? 'unauthorized' : everHadToken ? 'proactive' : 'initial'
       return (await refresh(trigger)).accessToken
     },
