@@ -30,8 +30,9 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
 
   app.decorateRequest('client', null)
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     request.client = identify(request)
+    done()
   })
 
   function identify (request: FastifyRequest): ClientIdentity {
@@ -46,14 +47,15 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
     return { id, authenticated: false, admin: false }
   }
 
-  app.addHook('preParsing', async (request) => {
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const config = request.routeOptions.config
-    if (!registry || config.public === true) return
+    if (!registry || config.public === true) return done(null, payload)
     const client = request.client
     if (!client?.authenticated) {
-      throw new GatewayError('AUTH_004', request.headers['x-api-key'] === undefined ? 'An x-api-key header is required' : 'The x-api-key is not valid')
+      return done(new GatewayError('AUTH_004', request.headers['x-api-key'] === undefined ? 'An x-api-key header is required' : 'The x-api-key is not valid'))
     }
-    if (config.admin === true && !client.admin) throw new GatewayError('AUTH_005', 'This route needs an admin API key')
+    if (config.admin === true && !client.admin) return done(new GatewayError('AUTH_005', 'This route needs an admin API key'))
+    done(null, payload)
   })
 }
 

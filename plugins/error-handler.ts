@@ -9,8 +9,9 @@ import { ErrorEnvelope, envelope, isGatewayError, type ErrorCode } from '../src/
 async function errorHandler (app: FastifyInstance): Promise<void> {
   app.addSchema(ErrorEnvelope)
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
 
   app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {

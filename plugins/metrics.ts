@@ -8,32 +8,28 @@ import { Type } from '../src/typebox.ts'
 const fastifyMetrics = fastifyMetricsModule.default
 
 /**
- * Prometheus metrics on the app's private registry: http_request_duration_seconds{method,route,status_code} by route
- * template (fastify-metrics), default process metrics, and the gateway's own metrics (src/metrics.ts).
+ * Prometheus metrics on the app's private registry: default process metrics (fastify-metrics), the request
+ * histogram http_request_duration_seconds{method,route,status_code} by route template, and the gateway's own
+ * metrics (src/metrics.ts).
  */
 async function metrics (app: FastifyInstance): Promise<void> {
-  const { registry, activeConnections } = app.gatewayMetrics
+  const { registry, activeConnections, httpDuration } = app.gatewayMetrics
   await app.register(fastifyMetrics, {
     // Served below from the private registry only (fastify-metrics' endpoint would merge the global one).
     endpoint: null,
     defaultMetrics: { enabled: true, register: registry },
-    routeMetrics: {
-      enabled: { histogram: true, summary: false },
-      // fastify-metrics' registered-route check misses routes declared with several methods (the pass-through
-      // routes), so every request is measured and labelled by its route template; unmatched ones share one label.
-      registeredRoutesOnly: false,
-      overrides: {
-        labels: { status: 'status_code', getRouteLabel: request => request.routeOptions.url ?? 'unmatched' },
-        histogram: {
-          name: 'http_request_duration_seconds',
-          help: 'Duration of HTTP requests in seconds, by route template',
-          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-          registers: [registry],
-        },
-        // Disabled, but fastify-metrics still creates it: keep it off the process-wide registry.
-        summary: { registers: [registry] },
-      },
-    },
+    // Its route metrics keep a WeakMap entry and an hrtime timer per request and build labels twice; Fastify already
+    // times every request (reply.elapsedTime), so one onResponse hook observes it: 6 µs less per cache hit (~70 µs).
+    routeMetrics: { enabled: false },
+  })
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions
+    if (route.config.disableMetrics !== true) {
+      // Unmatched requests share one label, so random URLs cannot grow the series.
+      httpDuration.observe({ method: request.method, route: route.url ?? 'unmatched', status_code: reply.statusCode }, reply.elapsedTime / 1000)
+    }
+    done()
   })
 
   app.server.on('connection', socket => {

@@ -51,14 +51,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.addHook('preClose', async () => { app.lifecycle.closing = true })
   // While closing, every answer ends its keep-alive connection, so the server can finish closing once in-flight
   // requests are done (Fastify only closes the connections that are idle when close starts).
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (app.lifecycle.closing) reply.header('connection', 'close')
+    done(null, payload)
   })
-  app.addHook('onRequest', async (_request, reply) => {
-    if (app.lifecycle.closing) {
-      reply.header('connection', 'close')
-      throw new GatewayError('SYS_004', 'The gateway is shutting down', { retryAfterS: 1 })
-    }
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!app.lifecycle.closing) return done()
+    reply.header('connection', 'close')
+    done(new GatewayError('SYS_004', 'The gateway is shutting down', { retryAfterS: 1 }))
   })
   app.decorateRequest('upstreamTrace', null)
 

@@ -15,6 +15,13 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
   return {
     registry,
     sources,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Duration of HTTP requests in seconds, by route template',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
     upstreamDuration: new Histogram({
       name: 'upstream_request_duration_seconds',
       help: 'Duration of requests to ION until response headers, by system and status code',

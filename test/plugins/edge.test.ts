@@ -134,6 +134,10 @@ t.test('security headers match the seed', async t => {
   t.notOk('x-powered-by' in res.headers)
   const proxied = await get(gw.url + ITEM)
   t.equal(proxied.headers['x-content-type-options'], 'nosniff', 'on proxied answers too')
+  const missing = await get(gw.url + '/no-such-route')
+  t.equal(missing.status, 404)
+  t.equal(missing.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains; preload', 'on error envelopes too')
+  t.equal(missing.headers['x-frame-options'], 'SAMEORIGIN')
 })
 
 t.test('CORS: an allowed origin\'s preflight is answered at the edge; another origin gets no CORS headers', async t => {

@@ -1,0 +1,35 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import helmet from 'helmet'
+import { securityHeaderOptions, securityHeaders } from '../../src/edge/security-headers.ts'
+
+t.test('the precomputed headers are exactly what helmet sets on a real response', async t => {
+  const server = http.createServer((req, res) => {
+    helmet(securityHeaderOptions)(req, res, () => res.end())
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)
+  await res.arrayBuffer()
+  const helmetSet: Record<string, string> = {}
+  for (const [name, value] of res.headers) {
+    if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)) helmetSet[name] = value
+  }
+  t.same({ ...securityHeaders() }, helmetSet)
+  t.ok(Object.keys(helmetSet).length >= 10, 'helmet set its headers')
+})
+
+t.test('the seed\'s values', async t => {
+  const headers = securityHeaders()
+  t.equal(headers['content-security-policy'], "default-src 'self';style-src 'self' 'unsafe-inline';script-src 'self';img-src 'self' data: https:")
+  t.equal(headers['strict-transport-security'], 'max-age=31536000; includeSubDomains; preload')
+  t.equal(headers['referrer-policy'], 'same-origin')
+  t.ok(Object.isFrozen(headers))
+})
+
+t.test('other options give other headers (nothing is hard-coded)', async t => {
+  const headers = securityHeaders({ hsts: { maxAge: 60 }, contentSecurityPolicy: false })
+  t.equal(headers['strict-transport-security'], 'max-age=60; includeSubDomains')
+  t.notOk('content-security-policy' in headers)
+})
