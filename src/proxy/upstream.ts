@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool, type Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
+import { RequestDeadline } from './deadline.ts'
 import { upstreamRequestHeaders } from './headers.ts'
 import { SYSTEM_IDS, type SystemId } from './systems.ts'
 import { isRetryableTransportError, mapTransportError } from './transport-errors.ts'
@@ -87,11 +88,8 @@ export function createUpstream (options: UpstreamOptions): Upstream {
 
   async function forward (req: ForwardRequest): Promise<ForwardResponse> {
     const pool = pools.get(req.system) as Pool
-    const started = performance.now()
-    const deadline = started + timeoutMs
-    const controller = new AbortController()
-    let deadlineHit = false
-    const timer = setTimeout(() => { deadlineHit = true; controller.abort() }, timeoutMs)
+    const deadlineAt = performance.now() + timeoutMs
+    const deadline = new RequestDeadline(timeoutMs)
     const canReplayBody = req.body === undefined || Buffer.isBuffer(req.body)
     let attempt = 0
     let tokenRetried = false
@@ -99,7 +97,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
     try {
       for (;;) {
         attempt++
-        const token = tokens.peekAccessToken?.() ?? await withDeadline(tokens.getAccessToken(), controller.signal, timeoutMs)
+        const token = tokens.peekAccessToken?.() ?? await withDeadline(tokens.getAccessToken(), deadline.signal, timeoutMs)
         const attemptStarted = performance.now()
         let res: Dispatcher.ResponseData
         try {
@@ -108,12 +106,12 @@ export function createUpstream (options: UpstreamOptions): Upstream {
             path: req.path,
             headers: withBodyLength(upstreamRequestHeaders(req.headers, { token, requestId: req.requestId, clientIp: req.clientIp }), req),
             body: req.body,
-            signal: controller.signal,
+            signal: deadline,
           })
         } catch (err) {
-          const mapped = mapTransportError(err, timeoutMs, deadlineHit)
-          if (!deadlineHit && req.retryable && attempt <= retries && isRetryableTransportError(err) &&
-            await backoff(attempt, deadline, controller.signal)) {
+          const mapped = mapTransportError(err, timeoutMs, deadline.aborted)
+          if (!deadline.aborted && req.retryable && attempt <= retries && isRetryableTransportError(err) &&
+            await backoff(attempt, deadlineAt, deadline)) {
             observer?.retry(req.system)
             continue
           }
@@ -135,7 +133,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
             : 'ION refused the gateway token; the streamed request body cannot be replayed, send it again')
         }
         if (req.retryable && RETRY_STATUSES.has(res.statusCode) && attempt <= retries &&
-          await backoff(attempt, deadline, controller.signal)) {
+          await backoff(attempt, deadlineAt, deadline)) {
           await discard(res.body)
           observer?.retry(req.system)
           continue
@@ -143,18 +141,18 @@ export function createUpstream (options: UpstreamOptions): Upstream {
         return { statusCode: res.statusCode, headers: res.headers as IncomingHttpHeaders, body: res.body, attempts: attempt }
       }
     } catch (err) {
-      throw mapTransportError(err, timeoutMs, deadlineHit)
+      throw mapTransportError(err, timeoutMs, deadline.aborted)
     } finally {
-      clearTimeout(timer)
+      deadline.clear()
     }
   }
 
   /** Full-jitter exponential backoff; false when no time is left for another attempt. */
-  async function backoff (attempt: number, deadline: number, signal: AbortSignal): Promise<boolean> {
+  async function backoff (attempt: number, deadlineAt: number, deadline: RequestDeadline): Promise<boolean> {
     const delay = random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1))
-    if (performance.now() + delay >= deadline) return false
+    if (performance.now() + delay >= deadlineAt) return false
     try {
-      await sleep(delay, undefined, { signal })
+      await sleep(delay, undefined, { signal: deadline.signal })
       return true
     } catch {
       return false
