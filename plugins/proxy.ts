@@ -11,6 +11,8 @@ import { isM3Read, parseM3Call } from '../src/ion/m3.ts'
 import { clientResponseHeaders, type LocationRewrite } from '../src/proxy/headers.ts'
 import { guardPath } from '../src/proxy/path-guard.ts'
 import { forwardableBody } from '../src/proxy/request-body.ts'
+import { bufferSmallBody } from '../src/proxy/response-body.ts'
+import { mapTransportError } from '../src/proxy/transport-errors.ts'
 import { SYSTEMS, SYSTEM_IDS, type SystemId } from '../src/proxy/systems.ts'
 import { createUpstream, type Upstream } from '../src/proxy/upstream.ts'
 import m3Typed from './m3-typed.ts'
@@ -128,7 +130,10 @@ export async function callUpstream (app: FastifyInstance, call: UpstreamCall): P
   const cache = app.responseCache
   if (!cache || !retryable || (call.method !== 'GET' && call.method !== 'HEAD') || call.body !== undefined) {
     const res = await forward()
-    return { statusCode: res.statusCode, headers: clientResponseHeaders(res.headers, target.rewrite), body: res.body, cacheStatus: cache ? 'BYPASS' : undefined }
+    const body = call.method === 'HEAD'
+      ? res.body
+      : await bufferSmallBody(res.headers, res.body).catch((err: unknown) => { throw mapTransportError(err, app.config.upstream.timeoutMs, false) })
+    return { statusCode: res.statusCode, headers: clientResponseHeaders(res.headers, target.rewrite), body, cacheStatus: cache ? 'BYPASS' : undefined }
   }
   const directives = requestDirectives(call.headers)
   const candidate = endpointCandidate(target.system, call.decodedSuffix)

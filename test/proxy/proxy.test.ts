@@ -132,6 +132,19 @@ t.test('an ION reset gives API_001 502; bad framing too', async t => {
   t.equal(((await framing.body.json()) as { error: { code: string } }).error.code, 'API_001')
 })
 
+t.test('a small answer cut short by ION is a clean 502 (API_001), not a truncated 200', async t => {
+  const gw = await startGateway(t, { env: { UPSTREAM_RETRIES: '0' } })
+  gw.emulator.faults.truncateNext(1, `${M3}/m3api-rest`)
+  const res = await request(gw.url + ITEM)
+  t.equal(res.statusCode, 502)
+  const body = await res.body.json() as { error: { code: string, message: string } }
+  t.equal(body.error.code, 'API_001')
+  t.match(body.error.message, /ION/)
+  const after = await request(gw.url + ITEM)
+  t.equal(after.statusCode, 200, 'the next request is served')
+  t.equal(after.headers['content-length'], String((await after.body.text()).length))
+})
+
 t.test('a reset on a read is retried transparently', async t => {
   const gw = await startGateway(t)
   gw.emulator.faults.resetNext(1, `${M3}/m3api-rest`)
