@@ -5,7 +5,7 @@ import { isIPv6 } from 'node:net'
  * rotate through it to escape a per-address limit). IPv4-mapped IPv6 addresses count as IPv4.
  */
 export function addressIdentity (ip: string): string {
-  if (!isIPv6(ip)) return ip
+  if (!ip.includes(':') || !isIPv6(ip)) return ip
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
   if (mapped) return mapped[1] as string
   const [head = '', tail = ''] = ip.split('::')

@@ -13,6 +13,9 @@ export interface GuardedTarget {
 const DOUBLE_ENCODED = /%(2e|2f|5c|00|25)/i
 // Encoded slash or backslash inside a segment, NUL, backslash, fragment.
 const FORBIDDEN_RAW = /%2f|%5c|%00|\\|#|\0/i
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/
+const DOT = 0x2e
 
 function refuse (why: string): GatewayError {
   return new GatewayError('API_003', `Path refused: ${why}`)
@@ -33,34 +36,37 @@ export function guardPath (rawUrl: string, routePrefix: string, upstreamPrefix: 
   const rawSuffix = rawPath.slice(routePrefix.length)
   if (FORBIDDEN_RAW.test(rawSuffix)) throw refuse('encoded slash, backslash, NUL or fragment')
 
+  const encoded = rawSuffix.includes('%')
   const segments = rawSuffix.split('/')
   // segments[0] is '' (the suffix starts with '/'); a trailing slash gives one final empty segment.
-  const decoded: string[] = ['']
+  const decoded: string[] | undefined = encoded ? [''] : undefined
   for (let i = 1; i < segments.length; i++) {
     const raw = segments[i] as string
     if (raw === '' && i !== segments.length - 1) throw refuse('empty segment')
     let segment = raw
-    if (raw.includes('%')) {
+    if (encoded && raw.includes('%')) {
       try {
         segment = decodeURIComponent(raw)
       } catch {
         throw refuse('malformed percent-encoding')
       }
       if (DOUBLE_ENCODED.test(segment)) throw refuse('double encoding')
+      // Decoded `/`, `\`, `?` or `#` would let a decode-then-reparse upstream see another path.
+      if (/[\\/?#]/.test(segment)) throw refuse('encoded separator')
     }
-    // Decoded `/`, `\`, `?` or `#` would let a decode-then-reparse upstream see another path.
-    if (/[\\/?#]/.test(segment)) throw refuse('encoded separator')
-    // eslint-disable-next-line no-control-regex
-    if (/[\x00-\x1f\x7f]/.test(segment)) throw refuse('control character')
+    if (CONTROL.test(segment)) throw refuse('control character')
     // Servlet containers drop `;params` before resolving dot-segments: `..;x` is `..` to them.
-    const name = segment.split(';', 1)[0] as string
-    if (name === '.' || name === '..') throw refuse('dot-segment')
-    decoded.push(segment)
+    if (segment.charCodeAt(0) === DOT) {
+      const name = segment.split(';', 1)[0] as string
+      if (name === '.' || name === '..') throw refuse('dot-segment')
+    }
+    decoded?.push(segment)
   }
 
   return {
     upstreamPath: upstreamPrefix + rawSuffix,
-    decodedSuffix: decoded.join('/'),
+    // Without any `%`, nothing was decoded: the suffix is its own decoded form.
+    decodedSuffix: decoded ? decoded.join('/') : rawSuffix,
     rawQuery,
   }
 }

@@ -86,3 +86,47 @@ t.test('property: accepted paths never leave the system prefix', async t => {
   }), { numRuns: 5000 })
   t.ok(accepted > 100, `the generator also produces accepted paths (${accepted})`)
 })
+
+/** The guard before its fast path (every segment decoded and checked): the reference the fast path must agree with. */
+function referenceGuard (rawUrl: string, routePrefix: string, upstreamPrefix: string): { upstreamPath: string, decodedSuffix: string, rawQuery: string } {
+  const q = rawUrl.indexOf('?')
+  const rawPath = q === -1 ? rawUrl : rawUrl.slice(0, q)
+  const rawQuery = q === -1 ? '' : rawUrl.slice(q + 1)
+  if (!rawPath.startsWith(routePrefix + '/')) throw new Error('prefix')
+  const rawSuffix = rawPath.slice(routePrefix.length)
+  if (/%2f|%5c|%00|\\|#|\0/i.test(rawSuffix)) throw new Error('forbidden')
+  const segments = rawSuffix.split('/')
+  const decoded: string[] = ['']
+  for (let i = 1; i < segments.length; i++) {
+    const raw = segments[i] as string
+    if (raw === '' && i !== segments.length - 1) throw new Error('empty')
+    let segment = raw
+    if (raw.includes('%')) {
+      segment = decodeURIComponent(raw)
+      if (/%(2e|2f|5c|00|25)/i.test(segment)) throw new Error('double')
+    }
+    if (/[\\/?#]/.test(segment)) throw new Error('separator')
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(segment)) throw new Error('control')
+    const name = segment.split(';', 1)[0] as string
+    if (name === '.' || name === '..') throw new Error('dot')
+    decoded.push(segment)
+  }
+  return { upstreamPath: upstreamPrefix + rawSuffix, decodedSuffix: decoded.join('/'), rawQuery }
+}
+
+t.test('property: the fast path (no `%`, no decoding) agrees with decoding every segment', async t => {
+  const pieces = ['..', '.', '.a', 'a.', '%2e', '%41', '\\', ';', '..;x', '/', '//', '\u0001', '\u007f', 'é', '%C3%A9', 'x;y=1', '?q=1', '#', 'LstByNumber;maxrecs=3', 'a']
+  const segment = fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 4 }).map(a => a.join(''))
+  const url = fc.array(segment, { minLength: 1, maxLength: 6 }).map(segs => '/m3/' + segs.join('/'))
+  let plain = 0
+  fc.assert(fc.property(url, u => {
+    if (!u.includes('%')) plain++
+    let expected: unknown
+    try { expected = referenceGuard(u, '/m3', PREFIX) } catch { expected = 'refused' }
+    let actual: unknown
+    try { actual = guardPath(u, '/m3', PREFIX) } catch (err) { actual = err instanceof GatewayError && err.code === 'API_003' ? 'refused' : err }
+    return JSON.stringify(actual) === JSON.stringify(expected)
+  }), { numRuns: 5000 })
+  t.ok(plain > 500, `the generator exercises the fast path (${plain})`)
+})
