@@ -3,15 +3,15 @@
  * and MISS paths, a bare @fastify/http-proxy and (when installed) nginx, plus coalescing and token economy.
  * Prints a table and writes bench/results/latest.json. See bench/README.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import { request } from 'undici'
+import { Pool, request } from 'undici'
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +21,10 @@ const { values } = parseArgs({
     autocannon: { type: 'boolean', default: false },
     // Offered load of the fixed-rate HIT latency row.
     rate: { type: 'string', default: '2000' },
+    // Pin the target under test to its own core (taskset), everything else to another.
+    pin: { type: 'boolean', default: true },
   },
+  allowNegative: true,
 })
 const DURATION_S = values.quick ? 3 : 10
 const CONNECTIONS = Number(values.connections)
@@ -29,6 +32,33 @@ const RATE = Number(values.rate)
 const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=32']
 const root = fileURLToPath(new URL('..', import.meta.url))
 const children: ChildProcess[] = []
+const TASKSET = values.pin && cpus().length >= 2 ? ['/usr/bin/taskset', '/bin/taskset'].find(p => existsSync(p)) : undefined
+// The target under test gets the last core to itself; the load generator, this runner and idle targets share core 0.
+const TARGET_CPU = String(cpus().length - 1)
+const LOAD_CPU = '0'
+const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+
+function pin (pid: number | undefined, cpu: string): void {
+  if (TASKSET && pid !== undefined) execFileSync(TASKSET, ['-a', '-pc', cpu, String(pid)], { stdio: 'ignore' })
+}
+
+/** CPU seconds used so far by a process and its children that are still alive (nginx workers). */
+function cpuSeconds (pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+      // utime and stime are fields 14 and 15 of stat, 12 and 13 once pid and comm are cut off.
+      return Number(fields[11]) + Number(fields[12])
+    } catch {
+      return 0
+    }
+  }
+  let kids: number[] = []
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {}
+  return [pid, ...kids].reduce((sum, p) => sum + ticks(p), 0) / CLOCK_TICKS_PER_S
+}
 const ITEM = '/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
 
 async function freePort (): Promise<number> {
@@ -40,12 +70,14 @@ async function freePort (): Promise<number> {
   })
 }
 
-async function startTarget (...args: string[]): Promise<{ port: number, line: string }> {
+async function startTarget (...args: string[]): Promise<{ port: number, line: string, pid: number }> {
   const port = await freePort()
   // Gateways run with the V8 flags the image and the chart ship (NODE_OPTIONS there).
   const nodeFlags = args[0] === 'gateway' ? GATEWAY_NODE_FLAGS : []
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'bench/targets.ts', args[0] as string, String(port), ...args.slice(1)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(child)
+  // The emulator is the upstream of every row but one: it lives with the load generator unless measured itself.
+  pin(child.pid, args[0] === 'emulator' ? LOAD_CPU : TARGET_CPU)
   const line = await new Promise<string>((resolve, reject) => {
     let out = ''
     child.stdout?.on('data', (d: Buffer) => {
@@ -55,10 +87,15 @@ async function startTarget (...args: string[]): Promise<{ port: number, line: st
     })
     child.once('exit', code => reject(new Error(`${args[0]} exited ${code}`)))
   })
-  return { port, line }
+  return { port, line, pid: child.pid as number }
 }
 
-interface Row { name: string, reqPerS: number, p50Ms: number, p99Ms: number, errors: number, non2xx: number }
+interface Load { reqPerS: number, requests: number, p50Ms: number, p99Ms: number, errors: number, non2xx: number }
+interface Row extends Omit<Load, 'requests'> {
+  name: string
+  /** CPU time the process under test spent per request (user + system), in microseconds. */
+  cpuUsPerReq?: number
+}
 
 const WRK = values.autocannon ? undefined : ['/usr/bin/wrk', '/usr/local/bin/wrk'].find(p => existsSync(p))
 
@@ -70,10 +107,12 @@ function wrkMs (text: string, label: string): number {
   return Math.round((m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v) * 100) / 100
 }
 
-function runWrk (url: string, durationS: number, headers: Record<string, string>): Promise<Omit<Row, 'name'>> {
+function runWrk (url: string, durationS: number, headers: Record<string, string>): Promise<Load> {
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${durationS}s`, '--latency', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url]
   return new Promise((resolve, reject) => {
-    const child = spawn(WRK as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = TASKSET
+      ? spawn(TASKSET, ['-c', LOAD_CPU, WRK as string, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn(WRK as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
     child.once('error', reject)
@@ -81,6 +120,7 @@ function runWrk (url: string, durationS: number, headers: Record<string, string>
       const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
       resolve({
         reqPerS: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0)),
+        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
         p50Ms: wrkMs(out, '50%'),
         p99Ms: wrkMs(out, '99%'),
         errors: socketErrors ? socketErrors.slice(1).reduce((n, x) => n + Number(x), 0) : 0,
@@ -90,31 +130,81 @@ function runWrk (url: string, durationS: number, headers: Record<string, string>
   })
 }
 
-async function runAutocannon (url: string, durationS: number, headers: Record<string, string>, overallRate?: number): Promise<Omit<Row, 'name'>> {
+async function runAutocannon (url: string, durationS: number, headers: Record<string, string>, overallRate?: number): Promise<Load> {
   const r = await autocannon({ url, connections: CONNECTIONS, duration: durationS, headers, ...(overallRate ? { overallRate } : {}) })
-  return { reqPerS: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+  return { reqPerS: Math.round(r.requests.average), requests: r.requests.total, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+}
+
+function row (name: string, pid: number, cpuBefore: number, load: Load): Row {
+  const { requests, ...figures } = load
+  const cpuUsPerReq = requests > 0 ? Math.round(((cpuSeconds(pid) - cpuBefore) / requests) * 1e6) : undefined
+  return { name, ...figures, ...(cpuUsPerReq !== undefined ? { cpuUsPerReq } : {}) }
 }
 
 /** Closed loop: CONNECTIONS connections as fast as the target answers (throughput, and latency at saturation). */
-async function measure (name: string, url: string, headers: Record<string, string> = {}): Promise<Row> {
+async function measure (name: string, pid: number, url: string, headers: Record<string, string> = {}): Promise<Row> {
   const load = WRK ? runWrk : runAutocannon
   // Warm up (connections, JIT, caches) before the measured run.
   await load(url, 1, headers)
-  const row = { name, ...(await load(url, DURATION_S, headers)) }
-  report(row)
-  return row
+  const cpuBefore = cpuSeconds(pid)
+  const measured = row(name, pid, cpuBefore, await load(url, DURATION_S, headers))
+  report(measured)
+  return measured
 }
 
-/** Fixed offered rate (autocannon's overallRate): latency below saturation, as a client fleet sees it. */
-async function measureAtRate (name: string, url: string, rate: number): Promise<Row> {
-  await runAutocannon(url, 1, {}, rate)
-  const row = { name, ...(await runAutocannon(url, DURATION_S, {}, rate)) }
-  report(row)
-  return row
+/**
+ * Open loop at a fixed offered rate, paced evenly (every millisecond, the requests now due), over up to CONNECTIONS
+ * keep-alive connections. Sending never waits for answers, so a stalled target cannot slow the generator down and
+ * hide its own stall (coordinated omission); a request waiting for a free connection counts that wait.
+ */
+async function runPaced (url: string, durationS: number, rate: number): Promise<Load> {
+  const target = new URL(url)
+  const pool = new Pool(target.origin, { connections: CONNECTIONS, pipelining: 1 })
+  const latencies: number[] = []
+  let errors = 0
+  let non2xx = 0
+  let sent = 0
+  const inFlight = new Set<Promise<void>>()
+  const start = performance.now()
+  await new Promise<void>(resolve => {
+    const tick = setInterval(() => {
+      const elapsedMs = performance.now() - start
+      const due = Math.min(Math.floor((elapsedMs * rate) / 1000), durationS * rate)
+      for (; sent < due; sent++) {
+        const sentAt = performance.now()
+        const done: Promise<void> = pool.request({ method: 'GET', path: target.pathname + target.search })
+          .then(async res => {
+            await res.body.dump()
+            if (res.statusCode >= 400) non2xx++
+            latencies.push(performance.now() - sentAt)
+          }, () => { errors++ })
+          .finally(() => inFlight.delete(done))
+        inFlight.add(done)
+      }
+      if (sent >= durationS * rate) {
+        clearInterval(tick)
+        resolve()
+      }
+    }, 1)
+  })
+  await Promise.all(inFlight)
+  await pool.close()
+  latencies.sort((a, b) => a - b)
+  const quantile = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN) * 100) / 100
+  return { reqPerS: Math.round(latencies.length / ((performance.now() - start) / 1000)), requests: latencies.length + errors, p50Ms: quantile(0.5), p99Ms: quantile(0.99), errors, non2xx }
+}
+
+/** Fixed offered rate: latency below saturation, as a fleet of clients sees it. */
+async function measureAtRate (name: string, pid: number, url: string, rate: number): Promise<Row> {
+  await runPaced(url, 1, rate)
+  const cpuBefore = cpuSeconds(pid)
+  const measured = row(name, pid, cpuBefore, await runPaced(url, DURATION_S, rate))
+  report(measured)
+  return measured
 }
 
 function report (row: Row): void {
-  process.stdout.write(`  ${row.name}: ${row.reqPerS} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms${row.errors || row.non2xx ? ` (errors ${row.errors}, non-2xx ${row.non2xx})` : ''}\n`)
+  process.stdout.write(`  ${row.name}: ${row.reqPerS} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.cpuUsPerReq ?? '?'} µs CPU/req${row.errors || row.non2xx ? ` (errors ${row.errors}, non-2xx ${row.non2xx})` : ''}\n`)
 }
 
 async function stats (emulatorUrl: string): Promise<{ calls: number, tokenRequests: { total: number } }> {
@@ -126,7 +216,7 @@ async function resetEmulator (emulatorUrl: string): Promise<void> {
   await request(`${emulatorUrl}/__emulator/reset`, { method: 'POST', body: '{}' }).then(r => r.body.dump())
 }
 
-async function nginxTarget (upstreamOrigin: string, tenant: string, token: string): Promise<{ port: number, stop: () => void } | undefined> {
+async function nginxTarget (upstreamOrigin: string, tenant: string, token: string): Promise<{ port: number, pid: number, stop: () => void } | undefined> {
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find(p => existsSync(p))
   if (!nginx) return undefined
   const dir = mkdtempSync(join(tmpdir(), 'ion-gateway-nginx-'))
@@ -166,11 +256,13 @@ http {
   }
 }
 `)
-  const child = spawn(nginx, ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' })
+  const args = ['-c', join(dir, 'nginx.conf'), '-p', dir]
+  // Its worker inherits the affinity of the master.
+  const child = TASKSET ? spawn(TASKSET, ['-c', TARGET_CPU, nginx, ...args], { stdio: 'ignore' }) : spawn(nginx, args, { stdio: 'ignore' })
   children.push(child)
   for (let i = 0; i < 50; i++) {
     const ok = await request(`http://127.0.0.1:${port}/m3${ITEM}`).then(r => { r.body.dump(); return true }, () => false)
-    if (ok) return { port, stop: () => child.kill() }
+    if (ok) return { port, pid: child.pid as number, stop: () => child.kill() }
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   child.kill()
@@ -178,7 +270,8 @@ http {
 }
 
 async function main (): Promise<void> {
-  process.stdout.write(`ion-gateway benchmark: ${DURATION_S} s per run, ${CONNECTIONS} connections, ${cpus().length} cores, node ${process.version}, load from ${WRK ? 'wrk' : 'autocannon'}\n`)
+  pin(process.pid, LOAD_CPU)
+  process.stdout.write(`ion-gateway benchmark: ${DURATION_S} s per run, ${CONNECTIONS} connections, ${cpus().length} cores, node ${process.version}, load from ${WRK ? 'wrk' : 'autocannon'}, ${TASKSET ? `target pinned to core ${TARGET_CPU}, load and upstream on core ${LOAD_CPU}` : 'not pinned'}\n`)
   const emulator = await startTarget('emulator')
   const ionapi = JSON.parse(emulator.line.slice(emulator.line.indexOf('{'))) as { iu: string, ti: string, pu: string, ot: string, ci: string, cs: string, saak: string, sask: string }
   const emulatorUrl = `http://127.0.0.1:${emulator.port}`
@@ -192,19 +285,21 @@ async function main (): Promise<void> {
   const token = ((await tokenRes.body.json()) as { access_token: string }).access_token
   const rows: Row[] = []
 
-  rows.push(await measure('emulator direct', `${emulatorUrl}/${ionapi.ti}/M3${ITEM}`, { authorization: `Bearer ${token}` }))
+  pin(emulator.pid, TARGET_CPU)
+  rows.push(await measure('emulator direct', emulator.pid, `${emulatorUrl}/${ionapi.ti}/M3${ITEM}`, { authorization: `Bearer ${token}` }))
+  pin(emulator.pid, LOAD_CPU)
   const hit = await startTarget('gateway', ionapiFile, 'memory')
-  rows.push(await measure('gateway HIT (memory cache)', `http://127.0.0.1:${hit.port}/m3${ITEM}`))
-  rows.push(await measureAtRate(`gateway HIT at ${RATE} req/s`, `http://127.0.0.1:${hit.port}/m3${ITEM}`, RATE))
+  rows.push(await measure('gateway HIT (memory cache)', hit.pid, `http://127.0.0.1:${hit.port}/m3${ITEM}`))
+  rows.push(await measureAtRate(`gateway HIT at ${RATE} req/s`, hit.pid, `http://127.0.0.1:${hit.port}/m3${ITEM}`, RATE))
   const miss = await startTarget('gateway', ionapiFile, 'none')
-  rows.push(await measure('gateway MISS (cache off)', `http://127.0.0.1:${miss.port}/m3${ITEM}`))
+  rows.push(await measure('gateway MISS (cache off)', miss.pid, `http://127.0.0.1:${miss.port}/m3${ITEM}`))
   const bare = await startTarget('bare-proxy', `${emulatorUrl}/${ionapi.ti}`, token)
-  rows.push(await measure('bare @fastify/http-proxy', `http://127.0.0.1:${bare.port}/m3${ITEM}`))
+  rows.push(await measure('bare @fastify/http-proxy', bare.pid, `http://127.0.0.1:${bare.port}/m3${ITEM}`))
   const nginx = await nginxTarget(emulatorUrl, ionapi.ti, token)
   let nginxNote: string | undefined
   if (nginx) {
-    rows.push(await measure('nginx proxy (keep-alive)', `http://127.0.0.1:${nginx.port}/m3${ITEM}`))
-    rows.push(await measure('nginx proxy_cache HIT', `http://127.0.0.1:${nginx.port}/cached/m3${ITEM}`))
+    rows.push(await measure('nginx proxy (keep-alive)', nginx.pid, `http://127.0.0.1:${nginx.port}/m3${ITEM}`))
+    rows.push(await measure('nginx proxy_cache HIT', nginx.pid, `http://127.0.0.1:${nginx.port}/cached/m3${ITEM}`))
   } else {
     nginxNote = 'nginx not installed (apt-get install nginx): skipped'
     process.stdout.write(`  ${nginxNote}\n`)
@@ -227,6 +322,8 @@ async function main (): Promise<void> {
 
   const byName = (n: string) => rows.find(r => r.name.startsWith(n))
   const ratio = (a?: Row, b?: Row) => (a && b && b.reqPerS > 0 ? Math.round((a.reqPerS / b.reqPerS) * 100) / 100 : undefined)
+  // The same comparison by CPU spent per request (the cheaper one over the dearer one): steadier than throughput.
+  const cpuRatio = (a?: Row, b?: Row) => (a?.cpuUsPerReq && b?.cpuUsPerReq ? Math.round((b.cpuUsPerReq / a.cpuUsPerReq) * 100) / 100 : undefined)
   const summary = {
     date: new Date().toISOString(),
     node: process.version,
@@ -234,11 +331,14 @@ async function main (): Promise<void> {
     durationS: DURATION_S,
     connections: CONNECTIONS,
     loadGenerator: WRK ? 'wrk' : 'autocannon',
+    pinned: TASKSET !== undefined,
     fixedRate: RATE,
     rows,
     ratios: {
       gatewayMissOverBareProxy: ratio(byName('gateway MISS'), byName('bare')),
       gatewayHitOverDirect: ratio(byName('gateway HIT (memory'), byName('emulator')),
+      cpuBareProxyOverGatewayMiss: cpuRatio(byName('gateway MISS'), byName('bare')),
+      cpuDirectOverGatewayHit: cpuRatio(byName('gateway HIT (memory'), byName('emulator')),
     },
     coalescing: { concurrentIdenticalColdRequests: 200, upstreamCalls: coalesced },
     tokens: { requests: tokenRun.requests.total, tokenRequests: tokenCalls },
@@ -246,9 +346,10 @@ async function main (): Promise<void> {
   }
 
   const pad = (s: string, n: number) => s.padEnd(n)
-  process.stdout.write(`\n${pad('target', 30)}${pad('req/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}errors\n`)
-  for (const r of rows) process.stdout.write(`${pad(r.name, 30)}${pad(String(r.reqPerS), 10)}${pad(String(r.p50Ms), 9)}${pad(String(r.p99Ms), 9)}${r.errors + r.non2xx}\n`)
-  process.stdout.write(`\ngateway MISS / bare proxy: ${summary.ratios.gatewayMissOverBareProxy}   gateway HIT / emulator direct: ${summary.ratios.gatewayHitOverDirect}\n`)
+  process.stdout.write(`\n${pad('target', 30)}${pad('req/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('µs CPU/req', 12)}errors\n`)
+  for (const r of rows) process.stdout.write(`${pad(r.name, 30)}${pad(String(r.reqPerS), 10)}${pad(String(r.p50Ms), 9)}${pad(String(r.p99Ms), 9)}${pad(String(r.cpuUsPerReq ?? '?'), 12)}${r.errors + r.non2xx}\n`)
+  process.stdout.write(`\nthroughput  gateway MISS / bare proxy: ${summary.ratios.gatewayMissOverBareProxy}   gateway HIT / emulator direct: ${summary.ratios.gatewayHitOverDirect}\n`)
+  process.stdout.write(`CPU/request bare proxy / gateway MISS: ${summary.ratios.cpuBareProxyOverGatewayMiss}   emulator direct / gateway HIT: ${summary.ratios.cpuDirectOverGatewayHit}\n`)
   process.stdout.write(`coalescing: 200 concurrent identical cold requests -> ${coalesced} upstream call(s)\n`)
   process.stdout.write(`tokens: ${tokenRun.requests.total} requests on a cold gateway -> ${tokenCalls} token request(s)\n`)
   mkdirSync(join(root, 'bench/results'), { recursive: true })
