@@ -57,6 +57,17 @@ t.test('one structured log line per request, with client, system, upstream statu
   for (const r of gw.emulator.stats.requests()) t.notOk(log.includes(String(r.headers.authorization).slice(7)), 'no ION token')
 })
 
+t.test('probes and /metrics log at warn: no line for them; LOG_LEVEL=warn silences request lines', async t => {
+  const gw = await startGateway(t, { env: { CACHE_DRIVER: 'memory' } })
+  for (const path of ['/health', '/ready', '/metrics']) await text(gw.url + path, { headers: { 'x-request-id': `probe-${path.slice(1)}` } })
+  await text(gw.url + ITEM, { headers: { 'x-request-id': 'counted' } })
+  t.equal(gw.logs.filter(l => String(l.requestId).startsWith('probe-')).length, 0)
+  t.equal(gw.logs.filter(l => l.requestId === 'counted' && l.msg === 'request completed').length, 1)
+  const quiet = await startGateway(t, { env: { CACHE_DRIVER: 'memory', LOG_LEVEL: 'warn' } })
+  await text(quiet.url + ITEM, { headers: { 'x-request-id': 'quiet' } })
+  t.equal(quiet.logs.filter(l => l.requestId === 'quiet').length, 0)
+})
+
 t.test('the OpenAPI document validates and documents every route with its error envelope', async t => {
   const gw = await startGateway(t, { env: { CACHE_DRIVER: 'memory' } })
   const doc = JSON.parse((await text(gw.url + '/docs/json')).body)
