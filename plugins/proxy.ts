@@ -3,13 +3,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../src/errors.ts'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
-import { cacheKey } from '../src/cache/keys.ts'
+import { cacheKey, KEYED_HEADERS, keyedHeaderValue } from '../src/cache/keys.ts'
 import type { CacheStatus } from '../src/cache/manager.ts'
 import type { UpstreamTrace } from '../src/request-log.ts'
 import { requestDirectives } from '../src/cache/policy.ts'
 import { isM3Read, parseM3Call } from '../src/ion/m3.ts'
 import { clientResponseHeaders, type LocationRewrite } from '../src/proxy/headers.ts'
-import { guardPath } from '../src/proxy/path-guard.ts'
+import { guardPath, type GuardedTarget } from '../src/proxy/path-guard.ts'
+import { memoize } from '../src/proxy/memo.ts'
 import { forwardableBody } from '../src/proxy/request-body.ts'
 import { bufferSmallBody } from '../src/proxy/response-body.ts'
 import { mapTransportError } from '../src/proxy/transport-errors.ts'
@@ -27,17 +28,52 @@ export interface SystemTarget {
   /** Origin-relative ION path of the system: `/ACME_TST/M3` */
   upstreamPrefix: string
   rewrite: LocationRewrite
+  /** guardPath below this system's prefix, remembered per raw URL (refusals are thrown, never remembered). */
+  guard (rawUrl: string): Readonly<GuardedTarget>
+  /** Whether a call may be retried and cached, and its metric endpoint candidate; remembered per method and path. */
+  facts (method: string, decodedSuffix: string): Readonly<CallFacts>
+  /** The response cache key of a read, remembered per path, query and keyed headers. */
+  cacheKey (decodedSuffix: string, rawQuery: string, headers: IncomingHttpHeaders): string
 }
+
+export interface CallFacts {
+  retryable: boolean
+  endpointCandidate: string
+}
+
+// Inputs are joined with NUL, which none of them can hold: guarded paths refuse control characters, and Node's
+// HTTP parser refuses a raw NUL in a request target or a header value.
+const SEP = '\u0000'
 
 export function systemTarget (app: FastifyInstance, system: SystemId): SystemTarget {
   const base = new URL(app.config.ion.apiBaseUrl)
   const upstreamPrefix = `${base.pathname.replace(/\/+$/, '')}/${SYSTEMS[system]}`
   const routePrefix = `/${system}`
+  const guard = memoize(rawUrl => guardPath(rawUrl, routePrefix, upstreamPrefix))
+  const facts = memoize(input => {
+    const at = input.indexOf(SEP)
+    const method = input.slice(0, at)
+    const decodedSuffix = input.slice(at + 1)
+    return { retryable: isIdempotentRead(app, system, method, decodedSuffix), endpointCandidate: endpointCandidate(system, decodedSuffix) }
+  })
+  const keys = memoize(input => {
+    const [path = '', rawQuery = '', ...values] = input.split(SEP)
+    const headers: IncomingHttpHeaders = {}
+    KEYED_HEADERS.forEach((name, i) => { if (values[i] !== '') headers[name] = values[i] })
+    return { key: cacheKey({ system, path, rawQuery, headers }) }
+  })
   return {
     system,
     routePrefix,
     upstreamPrefix,
     rewrite: { upstreamBases: [base.origin + upstreamPrefix, upstreamPrefix], routePrefix },
+    guard,
+    facts: (method, decodedSuffix) => facts(method + SEP + decodedSuffix),
+    cacheKey (decodedSuffix, rawQuery, headers) {
+      let input = decodedSuffix + SEP + rawQuery
+      for (const name of KEYED_HEADERS) input += SEP + keyedHeaderValue(headers[name])
+      return keys(input).key
+    },
   }
 }
 
@@ -108,7 +144,7 @@ export interface UpstreamAnswer {
  */
 export async function callUpstream (app: FastifyInstance, call: UpstreamCall): Promise<UpstreamAnswer> {
   const { target } = call
-  const retryable = isIdempotentRead(app, target.system, call.method, call.decodedSuffix)
+  const { retryable, endpointCandidate: candidate } = target.facts(call.method, call.decodedSuffix)
   if (call.trace) call.trace.system = target.system
   const forward = async () => {
     const res = await app.upstream.forward({
@@ -136,9 +172,8 @@ export async function callUpstream (app: FastifyInstance, call: UpstreamCall): P
     return { statusCode: res.statusCode, headers: clientResponseHeaders(res.headers, target.rewrite), body, cacheStatus: cache ? 'BYPASS' : undefined }
   }
   const directives = requestDirectives(call.headers)
-  const candidate = endpointCandidate(target.system, call.decodedSuffix)
   const answer = await cache.fetch({
-    key: cacheKey({ system: target.system, path: call.decodedSuffix, rawQuery: call.rawQuery, headers: call.headers }),
+    key: target.cacheKey(call.decodedSuffix, call.rawQuery, call.headers),
     system: target.system,
     endpoint: knownEndpoints.has(candidate) ? candidate : target.system,
     ttlS: app.config.cache.ttlS[target.system],
@@ -173,7 +208,7 @@ function endpointCandidate (system: SystemId, decodedSuffix: string): string {
 }
 
 async function passThrough (app: FastifyInstance, target: SystemTarget, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const guarded = guardPath(request.raw.url ?? '', target.routePrefix, target.upstreamPrefix)
+  const guarded = target.guard(request.raw.url ?? '')
   const answer = await callUpstream(app, {
     target,
     method: request.method,

@@ -26,7 +26,12 @@ export function canonicalQuery (rawQuery: string): string {
 }
 
 /** Request headers ION answers differ by (LN company and language, content negotiation): part of the key. */
-const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept'] as const
+export const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept'] as const
+
+/** A keyed header's value as it enters the key: repeated headers joined, absent ones empty. */
+export function keyedHeaderValue (value: string | string[] | undefined): string {
+  return Array.isArray(value) ? value.join(',') : (value ?? '')
+}
 
 export interface CacheKeyInput {
   system: string
@@ -42,10 +47,7 @@ export interface CacheKeyInput {
  */
 export function cacheKey ({ system, path, rawQuery, headers }: CacheKeyInput): string {
   let keyed = canonicalQuery(rawQuery)
-  for (const name of KEYED_HEADERS) {
-    const v = headers[name]
-    keyed += '\u0000' + (Array.isArray(v) ? v.join(',') : (v ?? ''))
-  }
+  for (const name of KEYED_HEADERS) keyed += '\u0000' + keyedHeaderValue(headers[name])
   // One-shot hash: the same digest as a streamed createHash over the same bytes, at a fraction of the cost.
   return `${system}:GET:${JSON.stringify([path, hash('sha256', keyed, 'hex').slice(0, 32)])}`
 }

@@ -49,6 +49,16 @@ for (const driver of ['memory', 'redis'] as const) {
     t.equal(gw.emulator.stats.calls(`${M3}/CRS610MI/LstByNumber`), 1)
   })
 
+  t.test(`${driver}: keyed headers (LN company, language, accept) separate entries; repeats still hit`, async t => {
+    const gw = await gatewayWith(t, driver)
+    const orders = `${gw.url}/ln/lnapi/odata/tdapi.slsSalesOrder/Orders`
+    const variants = [{}, { 'x-infor-lncompany': '100' }, { 'x-infor-lncompany': '200' }, { 'x-infor-lncompany': '100', 'accept-language': 'nl-NL' }]
+    for (const headers of variants) t.equal((await get(orders, headers)).headers['x-cache'], 'MISS', JSON.stringify(headers))
+    await sleep(20)
+    for (const headers of variants) t.equal((await get(orders, headers)).headers['x-cache'], 'HIT', `${JSON.stringify(headers)} again`)
+    t.equal(gw.emulator.stats.calls('/ACME_TST/LN/lnapi/odata/tdapi.slsSalesOrder/Orders'), variants.length)
+  })
+
   t.test(`${driver}: M3 writes via GET are never cached`, async t => {
     const gw = await gatewayWith(t, driver)
     for (const write of ['MMS200MI/AddItmBasic?ITNO=Z1&ITDS=x', 'CRS610MI/ChgBasicData?CUNO=10001&CUNM=y', 'MMS200MI/DltItmBasic?ITNO=Z1']) {
