@@ -52,7 +52,7 @@ for (const driver of ['memory', 'redis'] as const) {
   t.test(`${driver}: keyed headers (LN company, language, accept) separate entries; repeats still hit`, async t => {
     const gw = await gatewayWith(t, driver)
     const orders = `${gw.url}/ln/lnapi/odata/tdapi.slsSalesOrder/Orders`
-    const variants = [{}, { 'x-infor-lncompany': '100' }, { 'x-infor-lncompany': '200' }, { 'x-infor-lncompany': '100', 'accept-language': 'nl-NL' }]
+    const variants: Array<Record<string, string>> = [{}, { 'x-infor-lncompany': '100' }, { 'x-infor-lncompany': '200' }, { 'x-infor-lncompany': '100', 'accept-language': 'nl-NL' }]
     for (const headers of variants) t.equal((await get(orders, headers)).headers['x-cache'], 'MISS', JSON.stringify(headers))
     await sleep(20)
     for (const headers of variants) t.equal((await get(orders, headers)).headers['x-cache'], 'HIT', `${JSON.stringify(headers)} again`)
