@@ -74,7 +74,7 @@ async function startTarget (...args: string[]): Promise<{ port: number, line: st
   const port = await freePort()
   // Gateways run with the V8 flags the image and the chart ship (NODE_OPTIONS there).
   const nodeFlags = args[0] === 'gateway' ? GATEWAY_NODE_FLAGS : []
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'bench/targets.ts', args[0] as string, String(port), ...args.slice(1)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...nodeFlags, 'bench/targets.mjs', args[0] as string, String(port), ...args.slice(1)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(child)
   // The emulator is the upstream of every row but one: it lives with the load generator unless measured itself.
   pin(child.pid, args[0] === 'emulator' ? LOAD_CPU : TARGET_CPU)
@@ -270,6 +270,9 @@ http {
 }
 
 async function main (): Promise<void> {
+  // The targets run the built gateway and emulator: build the current sources first.
+  process.stdout.write('building (npm run build)…\n')
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
   pin(process.pid, LOAD_CPU)
   process.stdout.write(`ion-gateway benchmark: ${DURATION_S} s per run, ${CONNECTIONS} connections, ${cpus().length} cores, node ${process.version}, load from ${WRK ? 'wrk' : 'autocannon'}, ${TASKSET ? `target pinned to core ${TARGET_CPU}, load and upstream on core ${LOAD_CPU}` : 'not pinned'}\n`)
   const emulator = await startTarget('emulator')
