@@ -24,7 +24,8 @@ const DROP_REQUEST = new Set([
 const DROP_RESPONSE = new Set([...HOP_BY_HOP, 'set-cookie'])
 
 function connectionListed (value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined
+  // The usual values name no other header (keep-alive is hop-by-hop anyway).
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
   const list = Array.isArray(value) ? value.join(',') : value
   const names = new Set<string>()
   for (const token of list.split(',')) {
