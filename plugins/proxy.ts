@@ -10,7 +10,7 @@ import { requestDirectives } from '../src/cache/policy.ts'
 import { isM3Read, parseM3Call } from '../src/ion/m3.ts'
 import { clientResponseHeaders, type LocationRewrite } from '../src/proxy/headers.ts'
 import { guardPath, type GuardedTarget } from '../src/proxy/path-guard.ts'
-import { memoize } from '../src/proxy/memo.ts'
+import { createMemo } from '../src/proxy/memo.ts'
 import { forwardableBody } from '../src/proxy/request-body.ts'
 import { bufferSmallBody } from '../src/proxy/response-body.ts'
 import { mapTransportError } from '../src/proxy/transport-errors.ts'
@@ -49,30 +49,23 @@ export function systemTarget (app: FastifyInstance, system: SystemId): SystemTar
   const base = new URL(app.config.ion.apiBaseUrl)
   const upstreamPrefix = `${base.pathname.replace(/\/+$/, '')}/${SYSTEMS[system]}`
   const routePrefix = `/${system}`
-  const guard = memoize(rawUrl => guardPath(rawUrl, routePrefix, upstreamPrefix))
-  const facts = memoize(input => {
-    const at = input.indexOf(SEP)
-    const method = input.slice(0, at)
-    const decodedSuffix = input.slice(at + 1)
-    return { retryable: isIdempotentRead(app, system, method, decodedSuffix), endpointCandidate: endpointCandidate(system, decodedSuffix) }
-  })
-  const keys = memoize(input => {
-    const [path = '', rawQuery = '', ...values] = input.split(SEP)
-    const headers: IncomingHttpHeaders = {}
-    KEYED_HEADERS.forEach((name, i) => { if (values[i] !== '') headers[name] = values[i] })
-    return { key: cacheKey({ system, path, rawQuery, headers }) }
-  })
+  const guards = createMemo<GuardedTarget>()
+  const facts = createMemo<CallFacts>()
+  const keys = createMemo<{ key: string }>()
   return {
     system,
     routePrefix,
     upstreamPrefix,
     rewrite: { upstreamBases: [base.origin + upstreamPrefix, upstreamPrefix], routePrefix },
-    guard,
-    facts: (method, decodedSuffix) => facts(method + SEP + decodedSuffix),
+    guard: rawUrl => guards(rawUrl, () => guardPath(rawUrl, routePrefix, upstreamPrefix)),
+    facts: (method, decodedSuffix) => facts(method + SEP + decodedSuffix, () => ({
+      retryable: isIdempotentRead(app, system, method, decodedSuffix),
+      endpointCandidate: endpointCandidate(system, decodedSuffix),
+    })),
     cacheKey (decodedSuffix, rawQuery, headers) {
       let input = decodedSuffix + SEP + rawQuery
       for (const name of KEYED_HEADERS) input += SEP + keyedHeaderValue(headers[name])
-      return keys(input).key
+      return keys(input, () => ({ key: cacheKey({ system, path: decodedSuffix, rawQuery, headers }) })).key
     },
   }
 }

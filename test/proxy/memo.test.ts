@@ -1,9 +1,10 @@
 import t from 'tap'
-import { memoize } from '../../src/proxy/memo.ts'
+import { createMemo } from '../../src/proxy/memo.ts'
 
 t.test('computes once per input, answers the same frozen value after', async t => {
   let calls = 0
-  const length = memoize(input => { calls++; return { length: input.length } })
+  const memo = createMemo<{ length: number }>()
+  const length = (input: string) => memo(input, () => { calls++; return { length: input.length } })
   const first = length('/m3/a')
   t.same(first, { length: 5 })
   t.equal(length('/m3/a'), first)
@@ -15,7 +16,8 @@ t.test('computes once per input, answers the same frozen value after', async t =
 
 t.test('a failure is thrown every time, never remembered', async t => {
   let calls = 0
-  const guard = memoize((input): { ok: true } => { calls++; throw new Error(`refused ${input}`) })
+  const memo = createMemo<{ ok: true }>()
+  const guard = (input: string) => memo(input, () => { calls++; throw new Error(`refused ${input}`) })
   t.throws(() => guard('/..'), /refused/)
   t.throws(() => guard('/..'), /refused/)
   t.equal(calls, 2)
@@ -23,14 +25,15 @@ t.test('a failure is thrown every time, never remembered', async t => {
 
 t.test('bounded: the least recently used input is forgotten; long inputs are never held', async t => {
   let calls = 0
-  const memo = memoize(input => { calls++; return { input } }, { max: 2, maxKeyLength: 10 })
-  memo('a'); memo('b'); memo('a'); memo('c') // b is the least recently used
+  const memo = createMemo<{ input: string }>({ max: 2, maxKeyLength: 10 })
+  const get = (input: string) => memo(input, () => { calls++; return { input } })
+  get('a'); get('b'); get('a'); get('c') // b is the least recently used
   t.equal(calls, 3)
-  memo('a')
+  get('a')
   t.equal(calls, 3, 'a still remembered')
-  memo('b')
+  get('b')
   t.equal(calls, 4, 'b was forgotten')
   const long = 'x'.repeat(11)
-  memo(long); memo(long)
+  get(long); get(long)
   t.equal(calls, 6, 'computed each time')
 })
