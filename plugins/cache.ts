@@ -20,7 +20,7 @@ const PurgeAnswer = Type.Object({
 /** The response cache (memory or Redis, per CACHE_DRIVER) and its admin purge route. */
 async function cache (app: FastifyInstance): Promise<void> {
   const { config, gatewayMetrics: metrics } = app
-  const driver = driverFor(config.cache.driver, { maxBytes: config.cache.maxBytes, redis: app.redis })
+  const driver = driverFor(config.cache.driver, { maxBytes: config.cache.maxBytes, redis: app.redis, redisKeyPrefix: app.redisNamespace.cache })
   if (!driver) {
     app.decorate('responseCache', null)
     return
@@ -52,7 +52,8 @@ async function cache (app: FastifyInstance): Promise<void> {
     schema: {
       tags: ['admin'],
       summary: 'Purge the response cache',
-      description: 'Removes every cached answer, or those of one system, or those of one system whose path starts with `prefix`.',
+      description: 'Removes every cached answer of this gateway\'s tenant, or those of one system, or those of one system whose path ' +
+        'starts with `prefix`. Other tenants sharing the Redis are never touched.',
       querystring: PurgeQuery,
       response: { 200: PurgeAnswer, 400: Type.Ref('ErrorEnvelope'), 401: Type.Ref('ErrorEnvelope'), 403: Type.Ref('ErrorEnvelope'), 503: Type.Ref('ErrorEnvelope') },
     },

@@ -16,6 +16,9 @@ const Readiness = Type.Object({
   status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')]),
   timestamp: Type.String({ format: 'date-time' }),
   checks: Type.Object({
+    redis: Type.Intersect([ComponentHealth, Type.Object({
+      mode: Type.Optional(Type.Union([Type.Literal('standalone'), Type.Literal('cluster'), Type.Literal('sentinel')], { description: 'The Redis topology configured' })),
+    })]),
     cache: ComponentHealth,
     ionApi: ComponentHealth,
     tokenRefresh: Type.Intersect([ComponentHealth, Type.Object({
@@ -29,7 +32,7 @@ const Readiness = Type.Object({
     activeConnections: Type.Integer({ minimum: 0 }),
   }),
 }, {
-  description: 'HealthCheckResult: 200 when the gateway holds a valid ION token and is not shutting down (Redis down = degraded, still ready)',
+  description: 'HealthCheckResult: 200 when the gateway holds a valid ION token and is not shutting down (Redis down or not answering = degraded, still ready)',
 })
 
 /** Liveness (cheap, never touches ION or Redis) and readiness (from the token manager's and Redis' state). */
@@ -60,6 +63,7 @@ export default async function health (app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     const started = performance.now()
     const tokens = app.ionTokens.state()
+    // Not 'ready' while down, reconnecting, failing over, or after the watchdog dropped a Redis that hangs.
     const redisUp = app.redis ? app.redis.status === 'ready' : undefined
     const draining = app.lifecycle.draining
     const tokenUp = tokens.hasValidToken
@@ -70,6 +74,11 @@ export default async function health (app: FastifyInstance): Promise<void> {
       : app.responseCache.driverName === 'redis' && !redisUp
         ? { status: 'down' as const, detail: 'Redis unreachable: answers bypass the cache' }
         : { status: 'up' as const, detail: app.responseCache.driverName }
+    const redisCheck = app.redisMode === null
+      ? { status: 'disabled' as const }
+      : redisUp
+        ? { status: 'up' as const, mode: app.redisMode }
+        : { status: 'degraded' as const, mode: app.redisMode, detail: 'Redis unreachable or not answering: local state until it returns' }
     const sharedDegraded = redisUp === false
     const tokenCheck = {
       status: tokenUp ? (tokens.store === 'redis-unavailable' && redisUp === false ? 'degraded' as const : 'up' as const) : 'down' as const,
@@ -85,7 +94,7 @@ export default async function health (app: FastifyInstance): Promise<void> {
     return {
       status,
       timestamp: new Date().toISOString(),
-      checks: { cache: cacheCheck, ionApi: draining ? { status: 'down' as const, detail: 'Shutting down' } : ionCheck, tokenRefresh: tokenCheck },
+      checks: { redis: redisCheck, cache: cacheCheck, ionApi: draining ? { status: 'down' as const, detail: 'Shutting down' } : ionCheck, tokenRefresh: tokenCheck },
       metrics: {
         responseTime: Math.round((performance.now() - started) * 100) / 100,
         cacheHitRatio: app.responseCache?.hitRatio() ?? 0,

@@ -8,7 +8,7 @@ import { RedisTokenStore } from '../src/ion/token-store.ts'
 async function ionAuth (app: FastifyInstance): Promise<void> {
   const { config, gatewayMetrics: metrics } = app
   const client = createTokenClient({ ion: config.ion, timeoutMs: Math.min(config.upstream.timeoutMs, 15000) })
-  const store = app.redis ? new RedisTokenStore(app.redis, { tenant: config.ion.tenant, clientId: config.ion.credentials.clientId }) : undefined
+  const store = app.redis ? new RedisTokenStore(app.redis, { keyPrefix: app.redisNamespace.token, clientId: config.ion.credentials.clientId }) : undefined
   const manager = createTokenManager({
     client,
     store,

@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
 import { addressIdentity } from '../src/edge/client-ip.ts'
 import { GatewayError } from '../src/errors.ts'
+import type { RedisClient } from '../src/redis.ts'
 
 type Callback = (err: Error | null, res?: { current: number, ttl: number }) => void
 
@@ -13,14 +13,14 @@ type Callback = (err: Error | null, res?: { current: number, ttl: number }) => v
  * Counters in Redis (one limit across replicas); when Redis fails, RATE_LIMIT_FAIL_OPEN decides: open falls back
  * to this replica's own counters, closed refuses with SYS_004 503.
  */
-function sharedStore (redis: Redis, failOpen: boolean, onFailure: (err: Error) => void) {
+function sharedStore (redis: RedisClient, keyPrefix: string, failOpen: boolean, onFailure: (err: Error) => void) {
   return class SharedRateLimitStore {
     private readonly shared: RedisStore
     private readonly local: LocalStore
     constructor (params: { continueExceeding?: boolean, exponentialBackoff?: boolean }) {
       const continueExceeding = params.continueExceeding === true
       const exponentialBackoff = params.exponentialBackoff === true
-      this.shared = new RedisStore(continueExceeding, exponentialBackoff, redis, 'ion-gateway:ratelimit:')
+      this.shared = new RedisStore(continueExceeding, exponentialBackoff, redis, keyPrefix)
       this.local = new LocalStore(continueExceeding, exponentialBackoff, 10000)
     }
 
@@ -52,7 +52,7 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
     enableDraftSpec: true,
     ...(app.redis
       ? {
-          store: sharedStore(app.redis, settings.failOpen, err => {
+          store: sharedStore(app.redis, app.redisNamespace.rateLimit, settings.failOpen, err => {
             if (Date.now() - lastWarnMs > 1000) {
               lastWarnMs = Date.now()
               app.log.warn({ code: (err as NodeJS.ErrnoException).code, failOpen: settings.failOpen }, 'rate-limit store unavailable')

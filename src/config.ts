@@ -17,6 +17,13 @@ export const EnvSchema = Type.Object({
   ION_API_FILE: Type.Optional(Type.String({ minLength: 1 })),
   ION_GRANT: StringEnum(['password', 'client_credentials'], 'password'),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_SENTINELS: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_SENTINEL_MASTER: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_TLS: Type.Boolean({ default: false }),
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}\\s]*$', maxLength: 64, default: 'ion-gateway:' }),
   CACHE_DRIVER: StringEnum(['memory', 'redis', 'none'], 'memory'),
   CACHE_MAX_BYTES: Type.Integer({ minimum: 1024, default: 67108864 }),
   CACHE_MAX_ENTRY_BYTES: Type.Integer({ minimum: 1, default: 1048576 }),
@@ -47,12 +54,23 @@ export type LogLevel = Env['LOG_LEVEL']
 export type CacheDriverName = Env['CACHE_DRIVER']
 export type TrustProxy = boolean | string[]
 
+export interface HostPort { host: string, port: number }
+interface RedisAuth { username?: string, password?: string, tls: boolean }
+export type RedisConnection =
+  | { mode: 'standalone', url: string }
+  | ({ mode: 'cluster', nodes: HostPort[] } & RedisAuth)
+  | ({ mode: 'sentinel', sentinels: HostPort[], masterName: string } & RedisAuth)
+export type RedisMode = RedisConnection['mode']
+
 export interface Config {
   port: number
   host: string
   logLevel: LogLevel
   ion: IonSettings
-  redisUrl: string | undefined
+  /** Where Redis is (standalone, Cluster or Sentinel), or undefined when the gateway runs without it. */
+  redis: RedisConnection | undefined
+  /** Prefix of every Redis key; the tenant namespace goes below it. */
+  redisKeyPrefix: string
   cache: {
     driver: CacheDriverName
     maxBytes: number
@@ -105,15 +123,17 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
   } catch {
     throw new ConfigError('Invalid environment: M3_READ_TRANSACTIONS must be a valid regular expression')
   }
-  if (e.CACHE_DRIVER === 'redis' && !e.REDIS_URL) {
-    throw new ConfigError('Invalid environment: CACHE_DRIVER=redis needs REDIS_URL')
+  const redis = resolveRedis(e)
+  if (e.CACHE_DRIVER === 'redis' && !redis) {
+    throw new ConfigError('Invalid environment: CACHE_DRIVER=redis needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS')
   }
   const config: Config = {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     ion,
-    redisUrl: e.REDIS_URL,
+    redis,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     cache: {
       driver: e.CACHE_DRIVER,
       maxBytes: e.CACHE_MAX_BYTES,
@@ -172,12 +192,53 @@ function describeEnvErrors (err: unknown): string {
 
 /** The demo's configuration: the environment (for PORT, LOG_LEVEL…) with an in-process emulator's `.ionapi`. */
 export function loadDemoConfig (ionapi: unknown): Config {
-  return resolveConfig({ PORT: '3000', HOST: '127.0.0.1', CACHE_DRIVER: 'memory', ...process.env, REDIS_URL: undefined }, ionapi, 'emulator .ionapi')
+  return resolveConfig({ PORT: '3000', HOST: '127.0.0.1', CACHE_DRIVER: 'memory', ...process.env, REDIS_URL: undefined, REDIS_CLUSTER_NODES: undefined, REDIS_SENTINELS: undefined }, ionapi, 'emulator .ionapi')
 }
 
 function parseList (value: string | undefined): string[] {
   if (!value) return []
   return value.split(',').map(s => s.trim()).filter(s => s.length > 0)
+}
+
+/** The one Redis topology the environment names; more than one stops the boot. */
+function resolveRedis (e: Env): RedisConnection | undefined {
+  const named = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter(name => e[name] !== undefined)
+  if (named.length > 1) {
+    throw new ConfigError(`Invalid environment: set only one of ${named.join(', ')} (standalone, Cluster or Sentinel)`)
+  }
+  const auth = {
+    ...(e.REDIS_USERNAME !== undefined ? { username: e.REDIS_USERNAME } : {}),
+    ...(e.REDIS_PASSWORD !== undefined ? { password: e.REDIS_PASSWORD } : {}),
+    tls: e.REDIS_TLS,
+  }
+  if (e.REDIS_URL !== undefined) {
+    if (e.REDIS_USERNAME !== undefined || e.REDIS_PASSWORD !== undefined) {
+      throw new ConfigError('Invalid environment: with REDIS_URL, put the user and password in the URL (REDIS_USERNAME and REDIS_PASSWORD are for Cluster and Sentinel)')
+    }
+    return { mode: 'standalone', url: e.REDIS_URL }
+  }
+  if (e.REDIS_CLUSTER_NODES !== undefined) {
+    return { mode: 'cluster', nodes: parseHostPorts('REDIS_CLUSTER_NODES', e.REDIS_CLUSTER_NODES), ...auth }
+  }
+  if (e.REDIS_SENTINELS !== undefined) {
+    if (e.REDIS_SENTINEL_MASTER === undefined) {
+      throw new ConfigError('Invalid environment: REDIS_SENTINELS needs REDIS_SENTINEL_MASTER (the master group name)')
+    }
+    return { mode: 'sentinel', sentinels: parseHostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS), masterName: e.REDIS_SENTINEL_MASTER, ...auth }
+  }
+  return undefined
+}
+
+function parseHostPorts (name: string, value: string): HostPort[] {
+  const list = parseList(value)
+  if (list.length === 0) throw new ConfigError(`Invalid environment: ${name} must be a comma list of host:port`)
+  return list.map(entry => {
+    // host:port, or [ipv6]:port
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(entry)
+    const port = m ? Number(m[3]) : 0
+    if (!m || port < 1 || port > 65535) throw new ConfigError(`Invalid environment: ${name} must be a comma list of host:port`)
+    return { host: (m[1] ?? m[2]) as string, port }
+  })
 }
 
 function parseTrustProxy (value: string): TrustProxy {

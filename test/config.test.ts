@@ -68,7 +68,7 @@ t.test('coerces and validates typed variables', async t => {
   t.equal(config.rateLimit.failOpen, false)
   t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
   t.same(config.trustProxy, ['10.0.0.0/8', '127.0.0.1'])
-  t.equal(config.redisUrl, 'redis://127.0.0.1:6379')
+  t.same(config.redis, { mode: 'standalone', url: 'redis://127.0.0.1:6379' })
 })
 
 t.test('a missing ION_API_FILE variable names it', async t => {

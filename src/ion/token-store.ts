@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis.ts'
 
 export interface StoredToken {
   accessToken: string
@@ -88,10 +88,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`
 
 export interface RedisTokenStoreOptions {
-  tenant: string
+  /** The tenant namespace's token prefix, e.g. `ion-gateway:ACME_TST:1a2b3c4d:token:` (src/redis-namespace.ts). */
+  keyPrefix: string
   clientId: string
-  /** Default `ion-gateway:token:`. */
-  keyPrefix?: string
   now?: () => number
 }
 
@@ -102,20 +101,20 @@ export function clientKeyPart (clientId: string): string {
 
 /**
  * The token shared by every replica, in Redis, over a BORROWED ioredis client: never connected, quit or modified
- * here (no defineCommand). Key `<prefix><tenant>:<sha256(clientId)[0..16]>`, JSON with PX = time to expiry;
- * the refresh lock is `<key>:lock`.
+ * here (no defineCommand). Key `<prefix>{<sha256(clientId)[0..16]>}`, JSON with PX = time to expiry; the refresh
+ * lock is `<key>:lock`. The braces are a Cluster hash tag: the token and its lock live in one slot.
  */
 export class RedisTokenStore implements TokenStore {
   readonly shared = true
   readonly key: string
   readonly lockKey: string
-  private readonly redis: Redis
+  private readonly redis: RedisClient
   private readonly now: () => number
 
-  constructor (redis: Redis, { tenant, clientId, keyPrefix = 'ion-gateway:token:', now = Date.now }: RedisTokenStoreOptions) {
+  constructor (redis: RedisClient, { keyPrefix, clientId, now = Date.now }: RedisTokenStoreOptions) {
     this.redis = redis
     this.now = now
-    this.key = `${keyPrefix}${tenant}:${clientKeyPart(clientId)}`
+    this.key = `${keyPrefix}{${clientKeyPart(clientId)}}`
     this.lockKey = `${this.key}:lock`
   }
 

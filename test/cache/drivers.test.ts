@@ -111,7 +111,7 @@ t.test('redis driver: fails fast while Redis is down', async t => {
   client.on('error', () => {})
   await client.connect()
   t.teardown(() => client.disconnect())
-  const d = createRedisDriver(client)
+  const d = createRedisDriver(client, { keyPrefix: 'gw:' })
   await server.stop()
   const started = Date.now()
   await t.rejects(d.get('a'))

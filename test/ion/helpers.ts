@@ -6,6 +6,7 @@ import { createTokenClient, type IssuedToken, type TokenClient } from '../../src
 import { createTokenManager, type RefreshTrigger, type TokenManager, type TokenManagerDeps } from '../../src/ion/token-manager.ts'
 import { RedisTokenStore } from '../../src/ion/token-store.ts'
 import { createRedisClient } from '../../src/redis.ts'
+import { redisNamespace } from '../../src/redis-namespace.ts'
 
 export async function emulatorFor (t: Test, options: EmulatorOptions = {}): Promise<Emulator> {
   const e = await createEmulator({ port: 0, ...options })
@@ -81,7 +82,7 @@ export async function ready (redis: Redis, timeoutMs = 5000): Promise<void> {
 }
 
 export function redisStore (redis: Redis, e: Emulator): RedisTokenStore {
-  return new RedisTokenStore(redis, { tenant: e.tenant, clientId: e.ionapi.ci })
+  return new RedisTokenStore(redis, { keyPrefix: redisNamespace('ion-gateway:', parseIonApi(e.ionapi, 'password')).token, clientId: e.ionapi.ci })
 }
 
 export async function eventually (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
