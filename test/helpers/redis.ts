@@ -14,6 +14,10 @@ export interface RedisServer {
   stop (): Promise<void>
   /** Starts it again, empty, on the same port (clients reconnect to where they were). No-op while it runs. */
   start (): Promise<void>
+  /** Freezes the process (SIGSTOP): it still accepts connections (the kernel does) but never answers: a hung Redis. */
+  pause (): void
+  /** Lets a paused server run again (SIGCONT). */
+  resume (): void
 }
 
 const BINARY = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server'
@@ -59,10 +63,11 @@ async function answersPing (port: number): Promise<boolean> {
 type Launch = { ok: true, proc: ChildProcess } | { ok: false, addressInUse: boolean, output: string }
 
 /** Spawns redis-server on `port` and waits until it answers PING, or exits, or the timeout passes. */
-async function launch (port: number): Promise<Launch> {
+async function launch (port: number, extraArgs: string[] = [], configFile?: string): Promise<Launch> {
   const proc = spawn(BINARY, [
+    ...(configFile ? [configFile] : []),
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', tmpdir(), '--daemonize', 'no', '--loglevel', 'warning',
+    '--dir', tmpdir(), '--daemonize', 'no', '--loglevel', 'warning', ...extraArgs,
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const collect = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-2000) }
@@ -96,15 +101,17 @@ async function killProcess (proc: ChildProcess): Promise<void> {
 /**
  * A private redis-server (never REDIS_URL, never the default port) on a free port, waiting until it answers PING;
  * killed in `t.teardown`. `stop()` kills it like a crash, `start()` brings it back empty on the same port.
+ * `extraArgs` are more redis-server options; `portFor` picks the port (Cluster nodes need their bus port free too).
  */
-export async function startRedis (t: Test): Promise<RedisServer> {
+export async function startRedis (t: Test, options: { extraArgs?: (port: number) => string[], configFile?: (port: number) => string, portFor?: () => Promise<number> } = {}): Promise<RedisServer> {
   killOnExit()
   let child: ChildProcess | undefined
   let port = 0
   let lastOutput = ''
+  const argsFor = (p: number): string[] => options.extraArgs?.(p) ?? []
   for (let attempt = 0; attempt < 10 && !child; attempt++) {
-    port = await freePort()
-    const result = await launch(port)
+    port = await (options.portFor ?? freePort)()
+    const result = await launch(port, argsFor(port), options.configFile?.(port))
     if (result.ok) child = result.proc
     else lastOutput = result.output
   }
@@ -121,11 +128,13 @@ export async function startRedis (t: Test): Promise<RedisServer> {
     get url () { return `redis://127.0.0.1:${port}` },
     get port () { return port },
     stop,
+    pause () { child?.kill('SIGSTOP') },
+    resume () { child?.kill('SIGCONT') },
     async start () {
       if (child) return
       // The port may be briefly held (a client's reconnect attempt, a socket closing): retry on the same one.
       for (let attempt = 0; attempt < 40; attempt++) {
-        const result = await launch(port)
+        const result = await launch(port, argsFor(port), options.configFile?.(port))
         if (result.ok) {
           child = result.proc
           return
