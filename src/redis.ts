@@ -35,8 +35,8 @@ export function createRedisClient (connection: RedisConnection | string, overrid
         name: target.masterName,
         ...credentials(target),
         ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
-        // Sentinels announce a new master (+switch-master): reconnect at once instead of at the next failure.
-        failoverDetector: true,
+        // No failoverDetector: its sentinel subscriptions outlive the client's quit in ioredis 6 and report errors with
+        // no listener. A failed master drops the connection anyway, and the reconnection asks the sentinels again.
         sentinelRetryStrategy: reconnectDelayMs,
       })
     case 'cluster': {
