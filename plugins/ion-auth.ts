@@ -7,13 +7,16 @@ import { RedisTokenStore } from '../src/ion/token-store.ts'
 /** Holds the ION token: obtained at start, refreshed ahead of expiry, shared through Redis when configured. */
 async function ionAuth (app: FastifyInstance): Promise<void> {
   const { config, gatewayMetrics: metrics } = app
-  const client = createTokenClient({ ion: config.ion, timeoutMs: Math.min(config.upstream.timeoutMs, 15000) })
+  // Its own deadline: a token endpoint slower than UPSTREAM_TIMEOUT_MS must still be able to hand out a token.
+  const client = createTokenClient({ ion: config.ion, timeoutMs: config.token.timeoutMs })
   const store = app.redis ? new RedisTokenStore(app.redis, { keyPrefix: app.redisNamespace.token, clientId: config.ion.credentials.clientId }) : undefined
   const manager = createTokenManager({
     client,
     store,
     refreshBufferMs: config.token.refreshBufferMs,
     checkIntervalMs: config.token.checkIntervalMs,
+    // Held no longer than a token call may take, plus a margin: a replica that died holding it is replaced soon.
+    lockTtlMs: config.token.timeoutMs + 5000,
     logger: app.log.child({ component: 'ion-token' }),
     onRefresh: ({ success, trigger }) => metrics.tokenRefreshes.inc({ success: String(success), trigger }),
   })

@@ -41,6 +41,7 @@ export const EnvSchema = Type.Object({
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30000 }),
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 64 }),
   UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
+  TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   TOKEN_REFRESH_BUFFER_MS: Type.Integer({ minimum: 0, default: 300000 }),
   TOKEN_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60000 }),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000 }),
@@ -84,7 +85,8 @@ export interface Config {
   corsOrigins: string[]
   trustProxy: TrustProxy
   upstream: { timeoutMs: number, connections: number, retries: number }
-  token: { refreshBufferMs: number, checkIntervalMs: number }
+  /** timeoutMs bounds one call to ION's token endpoint, whatever UPSTREAM_TIMEOUT_MS is. */
+  token: { timeoutMs: number, refreshBufferMs: number, checkIntervalMs: number }
   shutdownDelayMs: number
   /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
   maxEventLoopDelayMs: number
@@ -147,7 +149,7 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
     corsOrigins: parseList(e.CORS_ORIGINS),
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     upstream: { timeoutMs: e.UPSTREAM_TIMEOUT_MS, connections: e.UPSTREAM_CONNECTIONS, retries: e.UPSTREAM_RETRIES },
-    token: { refreshBufferMs: e.TOKEN_REFRESH_BUFFER_MS, checkIntervalMs: e.TOKEN_CHECK_INTERVAL_MS },
+    token: { timeoutMs: e.TOKEN_TIMEOUT_MS, refreshBufferMs: e.TOKEN_REFRESH_BUFFER_MS, checkIntervalMs: e.TOKEN_CHECK_INTERVAL_MS },
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
   }

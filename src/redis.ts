@@ -72,6 +72,15 @@ export function scanTargets (client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client]
 }
 
+/**
+ * Destroys the sockets, so ioredis sees them close and reconnects. Not `disconnect(true)`: that half-closes the
+ * socket and waits for the server's FIN, which a hung server never sends, so the client would stay "ready".
+ */
+function dropConnections (client: RedisClient): void {
+  const servers = client instanceof Cluster ? client.nodes() : [client]
+  for (const server of servers) server.stream?.destroy()
+}
+
 export interface RedisWatchdogOptions {
   /** How often Redis is pinged while it is connected. Default 1000. */
   intervalMs?: number
@@ -85,7 +94,8 @@ export interface RedisWatchdogOptions {
  * Detects a Redis that accepts connections but never answers (a stopped process, a full disk, a network black
  * hole): ioredis would keep the connection "ready" and every command would wait its full timeout. On a PING that
  * does not come back in time, the connection is dropped and reopened; until Redis answers the reconnection's ready
- * check, commands are refused at once, so callers fall back without waiting.
+ * check, commands are refused at once, so callers fall back without waiting. (In a Cluster, each node's connection
+ * is dropped and reopened; the Cluster itself still counts as ready while its slot table holds.)
  */
 export function watchRedis (client: RedisClient, options: RedisWatchdogOptions = {}): { stop (): void } {
   const intervalMs = options.intervalMs ?? 1000
@@ -101,7 +111,7 @@ export function watchRedis (client: RedisClient, options: RedisWatchdogOptions =
         // A PING that timed out or failed while the connection still counts as ready: Redis does not answer.
         if (outcome !== 'ok' && client.status === 'ready') {
           options.onHang?.()
-          client.disconnect(true)
+          dropConnections(client)
         }
       })
       .finally(() => {

@@ -146,3 +146,33 @@ t.test('TRUST_PROXY refuses hop counts and garbage', async t => {
   t.match(configErrorOf(() => resolveConfig({ TRUST_PROXY: 'the ingress' }, sampleIonApi)).message, /TRUST_PROXY/)
   t.equal(resolveConfig({ TRUST_PROXY: 'true' }, sampleIonApi).trustProxy, true)
 })
+
+t.test('Redis topologies: standalone, Cluster or Sentinel, never two at once', async t => {
+  t.equal(resolveConfig({}, sampleIonApi).redis, undefined, 'no Redis by default')
+  t.equal(resolveConfig({}, sampleIonApi).redisKeyPrefix, 'ion-gateway:')
+  t.same(resolveConfig({ REDIS_URL: 'rediss://gw:pw@redis:6380/2' }, sampleIonApi).redis, { mode: 'standalone', url: 'rediss://gw:pw@redis:6380/2' })
+  t.same(resolveConfig({ REDIS_CLUSTER_NODES: 'r1:7000, r2:7001,[::1]:7002', REDIS_USERNAME: 'gw', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' }, sampleIonApi).redis, {
+    mode: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }, { host: '::1', port: 7002 }], username: 'gw', password: 'pw', tls: true,
+  })
+  t.same(resolveConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_MASTER: 'mymaster' }, sampleIonApi).redis, {
+    mode: 'sentinel', sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }], masterName: 'mymaster', tls: false,
+  })
+  const two = configErrorOf(() => resolveConfig({ REDIS_URL: 'redis://r:6379', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' }, sampleIonApi))
+  t.match(two.message, /only one of REDIS_URL, REDIS_SENTINELS/)
+  const three = configErrorOf(() => resolveConfig({ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'a:1', REDIS_SENTINELS: 's:26379' }, sampleIonApi))
+  t.match(three.message, /REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS/)
+  t.match(configErrorOf(() => resolveConfig({ REDIS_SENTINELS: 's:26379' }, sampleIonApi)).message, /REDIS_SENTINEL_MASTER/)
+  t.match(configErrorOf(() => resolveConfig({ REDIS_CLUSTER_NODES: 'no-port' }, sampleIonApi)).message, /REDIS_CLUSTER_NODES must be/)
+  t.match(configErrorOf(() => resolveConfig({ REDIS_CLUSTER_NODES: 'a:99999' }, sampleIonApi)).message, /REDIS_CLUSTER_NODES must be/)
+  const mixed = configErrorOf(() => resolveConfig({ REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'hunter2' }, sampleIonApi))
+  t.match(mixed.message, /in the URL/)
+  t.notMatch(mixed.message, /hunter2/, 'the password is never echoed')
+  t.match(configErrorOf(() => resolveConfig({ REDIS_KEY_PREFIX: 'a{b}' }, sampleIonApi)).message, /REDIS_KEY_PREFIX/)
+  t.match(configErrorOf(() => resolveConfig({ CACHE_DRIVER: 'redis' }, sampleIonApi)).message, /REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS/)
+  t.ok(resolveConfig({ CACHE_DRIVER: 'redis', REDIS_CLUSTER_NODES: 'a:1' }, sampleIonApi), 'any topology serves the Redis cache')
+})
+
+t.test('TOKEN_TIMEOUT_MS is its own deadline', async t => {
+  t.equal(resolveConfig({}, sampleIonApi).token.timeoutMs, 15000)
+  t.equal(resolveConfig({ UPSTREAM_TIMEOUT_MS: '100', TOKEN_TIMEOUT_MS: '20000' }, sampleIonApi).token.timeoutMs, 20000)
+})

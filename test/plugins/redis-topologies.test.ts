@@ -95,9 +95,9 @@ t.test('Sentinel: replicas share hits and tokens, and again within 10 s of a fai
 
   // Clients keep calling both replicas through the failover; every answer must still be a 200.
   const statuses = new Map<number, number>()
-  let traffic = true
+  const traffic = { on: true }
   const load = (async () => {
-    for (let i = 0; traffic; i++) {
+    for (let i = 0; traffic.on; i++) {
       const gw = i % 2 === 0 ? a : b
       const res = await call(gw.url + item(i % 5), keys.app)
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
@@ -119,7 +119,7 @@ t.test('Sentinel: replicas share hits and tokens, and again within 10 s of a fai
   }, 10000)
   t.pass('hits are shared again after the failover')
 
-  traffic = false
+  traffic.on = false
   await load
   const seen = Object.fromEntries(statuses)
   t.same(Object.keys(seen), ['200'], `every client request during the failover was answered 200: ${JSON.stringify(seen)}`)
