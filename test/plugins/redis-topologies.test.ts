@@ -71,6 +71,14 @@ t.test('Redis Cluster: replicas share hits, one token request and one rate limit
   const purged = await call(`${a.url}/admin/cache`, keys.admin, 'DELETE')
   t.same(JSON.parse(purged.text), { purged: N }, 'the purge found the entries on every master')
   t.equal((await call(b.url + item(1), keys.app)).headers['x-cache'], 'MISS', 'and they are gone for B too')
+
+  // The token's Lua scripts (compare-and-delete, unlock) run in a Cluster: ION expires the token, A refreshes once,
+  // B reads A's new token.
+  const tokensBefore = emulator.stats.tokenRequests()
+  emulator.faults.expireAll()
+  t.equal((await call(a.url + item(50), keys.app)).status, 200)
+  t.equal((await call(b.url + item(51), keys.app)).status, 200)
+  t.equal(emulator.stats.tokenRequests() - tokensBefore, 1, `one token request for both replicas (saw ${emulator.stats.tokenRequests() - tokensBefore})`)
 })
 
 t.test('Sentinel: replicas share hits and tokens, and again within 10 s of a failover; no request fails meanwhile', async t => {
