@@ -20,7 +20,7 @@ export interface ClientIdentity {
  * Who is calling. With CLIENT_API_KEYS_FILE, every request but the public ones (probes, metrics, docs) needs a valid
  * `x-api-key` (AUTH_004), unknown routes and methods included, and admin routes an admin key (AUTH_005); identity
  * comes from the key, so a spoofed `x-client-id` is ignored. Without the file the gateway runs open and says so at
- * boot.
+ * boot; admin routes are then refused to everyone (AUTH_005), as no caller can be proven an admin.
  *
  * Identification runs in onRequest, for every request (so the rate limit can key on it and throttle floods of bad
  * keys before any answer depends on the key); enforcement runs in preParsing, after the rate limit.
@@ -29,7 +29,7 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
   const file = app.config.clientApiKeysFile
   const registry = file ? loadApiKeysFile(file) : undefined
   if (registry) app.log.info({ clients: registry.size }, 'client API keys loaded: x-api-key required')
-  else app.log.warn('CLIENT_API_KEYS_FILE is not set: OPEN MODE — any caller may use the gateway\'s ION service account (and purge its cache); clients are told apart by x-client-id or address only')
+  else app.log.warn('CLIENT_API_KEYS_FILE is not set: OPEN MODE — any caller may use the gateway\'s ION service account; admin routes (DELETE /admin/cache) are disabled; clients are told apart by x-client-id or address only')
 
   app.decorateRequest('client', null)
 
@@ -52,7 +52,11 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
 
   app.addHook('preParsing', (request, _reply, payload, done) => {
     const config = request.routeOptions.config
-    if (!registry || config.public === true) return done(null, payload)
+    if (config.public === true) return done(null, payload)
+    if (!registry) {
+      if (config.admin === true) return done(new GatewayError('AUTH_005', 'Admin routes are disabled in open mode: set CLIENT_API_KEYS_FILE and call them with an admin API key'))
+      return done(null, payload)
+    }
     const client = request.client
     if (!client?.authenticated) {
       return done(new GatewayError('AUTH_004', request.headers['x-api-key'] === undefined ? 'An x-api-key header is required' : 'The x-api-key is not valid'))

@@ -118,6 +118,23 @@ t.test('with Redis down, a valid key is served when failing open and refused wit
   }
 })
 
+t.test('open mode: admin routes answer 403 AUTH_005 and the boot warning says they are disabled', async t => {
+  const gw = await startGateway(t, { env: { ...BASE, CACHE_DRIVER: 'memory' } })
+  const warning = gw.logs.find(l => l.level === 40 && String(l.msg).includes('OPEN MODE'))
+  t.match(String(warning?.msg), /admin routes .*disabled/i, 'the boot warning says admin routes are disabled')
+  t.equal((await request(gw.url + ITEM)).statusCode, 200)
+  for (const headers of [{}, { 'x-api-key': 'igw_anything' }, { 'x-client-id': 'ops' }]) {
+    const res = await request(gw.url + '/admin/cache', { method: 'DELETE', headers })
+    const body = await res.body.json() as { error?: { code?: string, message?: string } }
+    t.equal(res.statusCode, 403, JSON.stringify(headers))
+    t.equal(body.error?.code, 'AUTH_005')
+    t.match(body.error?.message, /CLIENT_API_KEYS_FILE/, 'the message says how to enable admin routes')
+  }
+  const after = await request(gw.url + ITEM)
+  await after.body.dump()
+  t.equal(after.headers['x-cache'], 'HIT', 'the cache was not purged')
+})
+
 t.test('the 429 message states the configured window; Retry-After is the time left', async t => {
   const redis = await startRedis(t)
   const gw = await startGateway(t, { env: { ...BASE, REDIS_URL: redis.url, RATE_LIMIT_MAX: '1', RATE_LIMIT_WINDOW_MS: '900000' } })
