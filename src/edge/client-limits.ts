@@ -39,9 +39,10 @@ export interface LimitVerdict {
 export async function decideLimit (keysRequired: boolean, authenticated: boolean, counters: CallerCounters): Promise<LimitVerdict> {
   if (!keysRequired) return verdict('client', await counters.countClient())
   if (!authenticated) return verdict('address', await counters.countAddress())
-  const address = await counters.peekAddress()
+  // Both at once (one round trip to a shared store): a refused request may spend one of its client's requests.
+  const [address, client] = await Promise.all([counters.peekAddress(), counters.countClient()])
   if (address.remaining === 0) return { refused: true, by: 'address', state: address }
-  return verdict('client', await counters.countClient())
+  return verdict('client', client)
 }
 
 function verdict (by: LimitVerdict['by'], state: LimitState): LimitVerdict {
