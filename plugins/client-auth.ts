@@ -9,24 +9,27 @@ const CLIENT_ID_HEADER = /^[A-Za-z0-9._:-]{1,64}$/
 export interface ClientIdentity {
   /** Stable id for logs and rate limits: the API key's client, else (open mode) x-client-id or the address. */
   id: string
+  /** The caller's address (IPv6 by /64): requests without a valid key are limited by it. */
+  address: string
   /** True when proven by an API key. */
   authenticated: boolean
   admin: boolean
 }
 
 /**
- * Who is calling. With CLIENT_API_KEYS_FILE, proxied and admin routes need a valid `x-api-key` (AUTH_004) and admin
- * routes an admin key (AUTH_005); identity comes from the key, so a spoofed `x-client-id` is ignored. Without the
- * file the gateway runs open (seed behaviour) and says so at boot.
+ * Who is calling. With CLIENT_API_KEYS_FILE, every request but the public ones (probes, metrics, docs) needs a valid
+ * `x-api-key` (AUTH_004), unknown routes and methods included, and admin routes an admin key (AUTH_005); identity
+ * comes from the key, so a spoofed `x-client-id` is ignored. Without the file the gateway runs open and says so at
+ * boot; admin routes are then refused to everyone (AUTH_005), as no caller can be proven an admin.
  *
- * Identification runs in onRequest (so the rate limit can key on it and throttle floods of bad keys);
- * enforcement runs in preParsing, after the rate limit.
+ * Identification runs in onRequest, for every request (so the rate limit can key on it and throttle floods of bad
+ * keys before any answer depends on the key); enforcement runs in preParsing, after the rate limit.
  */
 async function clientAuth (app: FastifyInstance): Promise<void> {
   const file = app.config.clientApiKeysFile
   const registry = file ? loadApiKeysFile(file) : undefined
   if (registry) app.log.info({ clients: registry.size }, 'client API keys loaded: x-api-key required')
-  else app.log.warn('CLIENT_API_KEYS_FILE is not set: OPEN MODE — any caller may use the gateway\'s ION service account (and purge its cache); clients are told apart by x-client-id or address only')
+  else app.log.warn('CLIENT_API_KEYS_FILE is not set: OPEN MODE — any caller may use the gateway\'s ION service account; admin routes (DELETE /admin/cache) are disabled; clients are told apart by x-client-id or address only')
 
   app.decorateRequest('client', null)
 
@@ -40,16 +43,20 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
     if (registry) {
       const key = request.headers['x-api-key']
       const client: ApiClient | undefined = registry.identify(typeof key === 'string' ? key : undefined)
-      return client ? { id: client.id, authenticated: true, admin: client.admin } : { id: address, authenticated: false, admin: false }
+      return client ? { id: client.id, address, authenticated: true, admin: client.admin } : { id: address, address, authenticated: false, admin: false }
     }
     const claimed = request.headers['x-client-id']
     const id = typeof claimed === 'string' && CLIENT_ID_HEADER.test(claimed) ? `client:${claimed}` : address
-    return { id, authenticated: false, admin: false }
+    return { id, address, authenticated: false, admin: false }
   }
 
   app.addHook('preParsing', (request, _reply, payload, done) => {
     const config = request.routeOptions.config
-    if (!registry || config.public === true) return done(null, payload)
+    if (config.public === true) return done(null, payload)
+    if (!registry) {
+      if (config.admin === true) return done(new GatewayError('AUTH_005', 'Admin routes are disabled in open mode: set CLIENT_API_KEYS_FILE and call them with an admin API key'))
+      return done(null, payload)
+    }
     const client = request.client
     if (!client?.authenticated) {
       return done(new GatewayError('AUTH_004', request.headers['x-api-key'] === undefined ? 'An x-api-key header is required' : 'The x-api-key is not valid'))

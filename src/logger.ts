@@ -1,5 +1,7 @@
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { LogLevel } from './config.ts'
+import { redactLogLine } from './edge/redact-url.ts'
+import { loggedUrl } from './request-log.ts'
 
 /** Anything that may carry a secret is redacted before a log line is written (never rely on this alone). */
 export const redactPaths = [
@@ -23,10 +25,25 @@ export interface LoggerOptions {
   stream?: { write (line: string): unknown }
 }
 
+/** Fastify's own `req` serializer, with the URL's secret query parameters redacted. */
+function serializeRequest (request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: loggedUrl(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
 export function loggerOptions ({ level, stream }: LoggerOptions): FastifyServerOptions['logger'] {
   return {
     level,
     redact: { paths: redactPaths, censor: '[redacted]' },
+    serializers: { req: serializeRequest },
+    // The last line of defence: a URL inside a message, an error's message or stack (Fastify's own warnings quote
+    // request URLs) loses its secret parameters too, whatever logged it.
+    hooks: { streamWrite: redactLogLine },
     ...(stream ? { stream } : {}),
   }
 }

@@ -1,4 +1,5 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import { redactUrl } from './edge/redact-url.ts'
 
 /** What the proxy learned about a request's trip to ION, for the request's log line. */
 export interface UpstreamTrace {
@@ -10,9 +11,16 @@ export interface UpstreamTrace {
 const INFO = 30
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: INFO, warn: 40, error: 50, fatal: 60, silent: Number.POSITIVE_INFINITY }
 
+/** A request URL as logged: secret query parameters redacted (before the cut, so a cut never spares a value), at most 512 characters. */
+export function loggedUrl (url: string): string {
+  const redacted = redactUrl(url)
+  return redacted.length > 512 ? redacted.slice(0, 512) + '…' : redacted
+}
+
 /**
  * One structured line per request, written when it completes: request id (the logger's label), client id, route,
- * status, duration, system, ION's status and the cache result. Never headers or bodies (they may carry secrets).
+ * status, duration, system, ION's status and the cache result. Never headers or bodies (they may carry secrets), and
+ * the URL without the values of secret query parameters.
  */
 export class RequestLogController extends LogController {
   constructor () {
@@ -27,7 +35,7 @@ export class RequestLogController extends LogController {
     const cache = reply.getHeader('x-cache')
     const line = {
       method: request.method,
-      url: request.url.length > 512 ? request.url.slice(0, 512) + '…' : request.url,
+      url: loggedUrl(request.url),
       route: request.routeOptions.url,
       statusCode: reply.statusCode,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,

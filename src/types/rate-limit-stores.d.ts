@@ -5,6 +5,7 @@ declare module '@fastify/rate-limit/store/RedisStore.js' {
   class RedisStore {
     constructor (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis | Cluster, key?: string)
     incr (key: string, cb: Callback, timeWindow: number, max: number): void
+    read (key: string, cb: Callback, timeWindow: number, max: number): void
     child (routeOptions: Record<string, unknown>): RedisStore
   }
   export default RedisStore
@@ -14,6 +15,7 @@ declare module '@fastify/rate-limit/store/LocalStore.js' {
   class LocalStore {
     constructor (continueExceeding: boolean, exponentialBackoff: boolean, cache?: number)
     incr (key: string, cb: Callback, timeWindow: number, max: number): void
+    read (key: string, cb: Callback, timeWindow: number, max: number): void
     child (routeOptions: Record<string, unknown>): LocalStore
   }
   export default LocalStore

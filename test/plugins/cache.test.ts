@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { createEmulator } from '../../src/emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
+import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { startRedis } from '../helpers/redis.ts'
 
@@ -141,17 +142,21 @@ for (const driver of ['memory', 'redis'] as const) {
   })
 
   t.test(`${driver}: admin purge by system and prefix`, async t => {
-    const gw = await gatewayWith(t, driver)
-    await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)
-    await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`)
+    // Admin routes need an admin API key (in open mode they are disabled).
+    const keys = writeKeysFile(t)
+    const gw = await gatewayWith(t, driver, { CLIENT_API_KEYS_FILE: keys.file })
+    const client = { 'x-api-key': keys.portal }
+    const admin = { method: 'DELETE' as const, headers: { 'x-api-key': keys.ops } }
+    await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`, client)
+    await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`, client)
     await sleep(20)
-    const purge = await request(`${gw.url}/admin/cache?system=m3&prefix=/m3api-rest/v2/execute/MMS200MI`, { method: 'DELETE' })
+    const purge = await request(`${gw.url}/admin/cache?system=m3&prefix=/m3api-rest/v2/execute/MMS200MI`, admin)
     t.same(await purge.body.json(), { purged: 1 })
-    t.equal((await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)).headers['x-cache'], 'MISS')
-    t.equal((await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`)).headers['x-cache'], 'HIT')
-    const all = await request(`${gw.url}/admin/cache`, { method: 'DELETE' })
+    t.equal((await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`, client)).headers['x-cache'], 'MISS')
+    t.equal((await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`, client)).headers['x-cache'], 'HIT')
+    const all = await request(`${gw.url}/admin/cache`, admin)
     t.ok(((await all.body.json()) as { purged: number }).purged >= 1)
-    const bad = await request(`${gw.url}/admin/cache?prefix=/x`, { method: 'DELETE' })
+    const bad = await request(`${gw.url}/admin/cache?prefix=/x`, admin)
     t.equal(bad.statusCode, 400)
     await bad.body.dump()
   })
