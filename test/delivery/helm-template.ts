@@ -714,6 +714,12 @@ export class Renderer {
       case 'contains': arity(2); return goString(a[1]).includes(goString(a[0]))
       case 'hasPrefix': arity(2); return goString(a[1]).startsWith(goString(a[0]))
       case 'hasSuffix': arity(2); return goString(a[1]).endsWith(goString(a[0]))
+      case 'join': {
+        // sprig: a list's items (nil ones dropped) joined; any other value is a list of one
+        arity(2)
+        const items = Array.isArray(a[1]) ? a[1] : [a[1]]
+        return items.filter(v => v !== null && v !== undefined).map(goString).join(goString(a[0]))
+      }
       case 'upper': arity(1); return goString(a[0]).toUpperCase()
       case 'lower': arity(1); return goString(a[0]).toLowerCase()
       case 'sha256sum': arity(1); return createHash('sha256').update(goString(a[0])).digest('hex')
