@@ -42,6 +42,33 @@ export const CASES: Record<string, Record<string, unknown>> = {
     config: { CACHE_DRIVER: 'redis' },
   },
   'Redis Sentinel': { ...EXISTING, redis: SENTINEL },
+  // Strings YAML 1.1 reads as booleans, numbers or nulls, strings that cannot be written plain, long and multi-line
+  // strings, odd numbers: what toYaml, toJson and quote must write as Helm does.
+  'values that YAML reads in more than one way': {
+    ...EXISTING,
+    podAnnotations: {
+      'sidecar.istio.io/inject': 'false',
+      'example.com/enabled': 'yes',
+      'example.com/mode': 'on',
+      'example.com/window': '12:30',
+      'example.com/since': '2024-01-31',
+      'example.com/octal': '0755',
+      'example.com/empty': '',
+      'example.com/comment': '#ops',
+      'example.com/pair': 'a: b',
+      'example.com/lead': ' spaced',
+      'example.com/json': '{"team":"erp","tier":1}',
+      'example.com/script': 'line one\nline two\n',
+      'example.com/description': 'A long annotation that goes past the eighty columns where go-yaml folds plain scalars into several lines',
+    },
+    podLabels: { n: 'y', 10: 'ten', 9: 'nine' },
+    nodeSelector: { 'kubernetes.io/os': 'linux', 'example.com/pool': 'NO' },
+    resources: { requests: { cpu: 0.25, memory: '128Mi' }, limits: { cpu: 1.5, memory: 536870912 } },
+    tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'true', effect: 'NoExecute', tolerationSeconds: 3600 }],
+    autoscaling: { behavior: { scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }] } } },
+    config: { M3_READ_TRANSACTIONS: '^(Get|Lst)[A-Z]\\w*$', CORS_ORIGINS: 'https://a.example.com, https://b.example.com', TRUST_PROXY: '10.0.0.0/8,fd00::/8', CACHE_MAX_BYTES: 1073741824 },
+    redis: { ...CLUSTER, keyPrefix: 'igw"tst\\:' },
+  },
 }
 
 /** Values the chart's templates refuse (`fail`), each with what the message must say. */

@@ -88,9 +88,38 @@ t.test('the renderer follows Helm where charts usually go wrong', async t => {
   t.equal(run('a\n  {{- "b" -}}  \n c'), 'abc', 'trim markers eat whitespace and newlines')
   t.equal(run('{{ and 1 "x" }}|{{ or "" 0 }}|{{ if dict }}full{{ else }}empty{{ end }}'), 'x|0|empty')
   t.equal(run('{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}', { m: { b: 'y', a: 'x' } }), 'a=x;b=y;', 'maps range in key order')
-  t.throws(() => run('{{ .Values.missing.key }}', {}), TemplateError, 'a missing key is an error (--strict)')
+  t.throws(() => run('{{ .Values.missing.key }}', {}), TemplateError, 'a field of a missing key is an error, as in Helm')
   t.throws(() => run('{{ eq .Values.n 2 }}', { n: 2 }), /incompatible types/, 'float64 and int do not compare, as in Go')
-  t.equal(run('x:\n  {{- toYaml .Values.v | nindent 2 }}', { v: { list: ['a'], n: 1 } }), 'x:\n  list:\n  - a\n  n: 1')
+  t.equal(run('x:\n  {{- toYaml .Values.v | nindent 2 }}', { v: { list: ['a'], n: 1 } }), 'x:\n  list:\n  - a\n  "n": 1',
+    'lists not indented under their key; "n" quoted (a YAML 1.1 boolean)')
+})
+
+// Expected texts below are what Helm 4.1 printed for the same values (helm-real.test.ts checks the whole chart).
+t.test('toYaml, toJson and quote write what Helm writes', async t => {
+  const run = (src: string, values: Record<string, unknown>) => {
+    const r = new Renderer()
+    r.add('t', src)
+    return r.render('t', { Values: values })
+  }
+  const yaml = (v: unknown) => run('{{ toYaml .Values.v }}', { v })
+  t.equal(yaml(['true', 'yes', 'On', 'n', '~', '', '0123', '0x1F', '1e3', '.5', '12:30', '2001-12-14', '1_000', '0o17', '<<', '_1']),
+    '- "true"\n- "yes"\n- "On"\n- "n"\n- "~"\n- ""\n- "0123"\n- "0x1F"\n- "1e3"\n- ".5"\n- "12:30"\n- "2001-12-14"\n- "1_000"\n- "0o17"\n- <<\n- _1',
+    'strings YAML 1.1 would read as something else are double-quoted')
+  t.equal(yaml([' lead', '#x', 'a #b', 'a: b', 'x:', '- x', '-x', ':x', "'x", '---', 'a:b', 'tab\tin', 'é']),
+    "- ' lead'\n- '#x'\n- 'a #b'\n- 'a: b'\n- 'x:'\n- '- x'\n- -x\n- :x\n- '''x'\n- '---'\n- a:b\n- \"tab\\tin\"\n- é",
+    'single quotes where plain cannot be, double quotes for control characters')
+  t.equal(yaml(['multi\nline', 'a\n\nb\n', 'a\n\n', ' lead\nx', 'trail \nx']),
+    '- |-\n  multi\n  line\n- |\n  a\n\n  b\n- |+\n  a\n\n- |2-\n   lead\n  x\n- "trail \\nx"', 'literal blocks with their chomping')
+  t.equal(yaml({ item10: 1, item9: 2, a_b: 3, aB: 4, 10: 5, 9: 6, _x: 7, Zed: 8 }),
+    '_x: 7\n"9": 6\n"10": 5\nZed: 8\na_b: 3\naB: 4\nitem9: 2\nitem10: 1', 'go-yaml\'s key order')
+  t.equal(yaml([1234567.5, 1e-7, 1e21, 100, 0.25]), '- 1.2345675e+06\n- 1e-07\n- 1e+21\n- 100\n- 0.25', 'whole numbers as integers, others as Go\'s %g')
+  t.equal(yaml({ a: [[1, 2], [], {}, { b: { c: [1, { d: 'x\ny' }] } }] }),
+    'a:\n- - 1\n  - 2\n- []\n- {}\n- b:\n    c:\n    - 1\n    - d: |-\n        x\n        y')
+  t.equal(yaml({ long: Array(33).fill('word').join(' ') }),
+    `long: ${Array(16).fill('word').join(' ')}\n  ${Array(16).fill('word').join(' ')}\n  word`, 'folded past column 80')
+  t.equal(run('{{ toJson .Values.v }}', { v: { html: '<a&b>\u2028', n: [1.5, 1e21, 1e-7], z: { b: 1, B: 3, _: 4 } } }),
+    '{"html":"\\u003ca\\u0026b\\u003e\\u2028","n":[1.5,1e+21,1e-7],"z":{"B":3,"_":4,"b":1}}', 'Go\'s encoding/json escapes HTML')
+  t.equal(run('{{ quote .Values.v }}', { v: 'q"\\\x07\x1b\x7fé\u00a0' }), '"q\\"\\\\\\a\\x1b\\x7fé\\u00a0"', 'Go\'s %q')
 })
 
 t.test('without an .ionapi secret the chart refuses to render, naming the values to set', async t => {
