@@ -351,7 +351,8 @@ t.test('Redis Cluster: the seed nodes, user, TLS and prefix in the ConfigMap; th
     REDIS_PASSWORD: { secret: 'redis-cluster-auth', key: 'redis-password' },
   })
   t.equal(cluster.all('Secret').length, 0, 'no Secret is made: the password is yours')
-  t.match(cluster.notes, /Redis \(cluster\)/)
+  t.match(cluster.notes, /Redis \(cluster\)\n {2}The replicas share the ION token and the rate-limit counters under the key prefix "igw-canary:"/,
+    'NOTES name the mode and the prefix, and leave the cache out when it is per pod')
 
   const plain = render({ ...EXISTING, redis: CLUSTER })
   t.same(redisEnvironment(plain), { REDIS_KEY_PREFIX: 'ion-gateway:', REDIS_CLUSTER_NODES: CLUSTER.cluster.nodes.join(','), REDIS_TLS: 'false' },
