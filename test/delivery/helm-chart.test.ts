@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { Ajv } from 'ajv'
 import YAML from 'yaml'
 import { EnvSchema } from '../../src/config.ts'
+import { CASES, SCHEMA_REFUSED } from './helm-cases.ts'
 import { deepMerge, parseTemplate } from './helm-template.ts'
 import { CHART, DEPLOYMENT_DOC, ROOT, TEMPLATES, chartValues, isPlainObject, read, readJson, readYaml, walk } from './paths.ts'
 
@@ -16,6 +17,7 @@ interface JsonSchema {
   minimum?: number
   maximum?: number
   pattern?: string
+  maxLength?: number
   default?: unknown
 }
 
@@ -117,28 +119,19 @@ t.test('values.schema.json is draft-07 and every default of values.yaml validate
 
 t.test('values.schema.json rejects bad values', async t => {
   const validate = compileSchema()
-  const cases: Array<[string, Record<string, unknown>, string]> = [
-    ['replicaCount "two"', { replicaCount: 'two' }, '/replicaCount'],
-    ['an unknown top-level key', { replicas: 3 }, ''],
-    ['a variable the chart sets itself', { config: { ION_API_FILE: '/x.ionapi' } }, '/config'],
-    ['an unknown variable', { config: { CACHE_TTL_M33: 1 } }, '/config'],
-    ['a log level pino lacks', { config: { LOG_LEVEL: 'loud' } }, '/config/LOG_LEVEL'],
-    ['a size with a unit', { config: { CACHE_MAX_BYTES: '64MB' } }, '/config/CACHE_MAX_BYTES'],
-    ['UPSTREAM_RETRIES over 10', { config: { UPSTREAM_RETRIES: 11 } }, '/config/UPSTREAM_RETRIES'],
-    ['a TRUST_PROXY that is not an address list', { config: { TRUST_PROXY: 'the ingress' } }, '/config/TRUST_PROXY'],
-    ['a Redis URL of another scheme', { redis: { url: 'http://redis:6379' } }, '/redis/url'],
-    ['an API key entry holding a key instead of its hash', { clientAuth: { apiKeys: [{ id: 'portal', keySha256: 'igw_secret' }] } }, '/clientAuth/apiKeys/0/keySha256'],
-    ['an unknown ionapi option', { ionapi: { file: 'acme.ionapi' } }, '/ionapi'],
-    ['a pull policy Kubernetes lacks', { image: { pullPolicy: 'Sometimes' } }, '/image/pullPolicy'],
-    ['maxUnavailable in words', { rollingUpdate: { maxUnavailable: 'one pod' } }, '/rollingUpdate/maxUnavailable'],
-    ['a CPU target over 100 %', { autoscaling: { targetCPUUtilizationPercentage: 170 } }, '/autoscaling/targetCPUUtilizationPercentage'],
-    ['a Service port out of range', { service: { port: 70000 } }, '/service/port'],
-  ]
-  for (const [what, override, path] of cases) {
+  for (const [what, { values: override, path }] of Object.entries(SCHEMA_REFUSED)) {
     const values = deepMerge(chartValues(), override)
     t.notOk(validate(values), `rejects ${what}`)
     t.ok(validate.errors?.some(e => e.instancePath === path), `${what}: error at ${path || '(root)'}: ${JSON.stringify(validate.errors?.map(e => e.instancePath))}`)
   }
+})
+
+t.test('values.schema.json accepts every rendered case, and host:port lists the gateway parses', async t => {
+  const validate = compileSchema()
+  for (const [what, override] of Object.entries(CASES)) t.ok(validate(deepMerge(chartValues(), override)), `${what}: ${JSON.stringify(validate.errors)}`)
+  const nodes = ['redis:6379', 'redis-0.redis-headless.ion.svc.cluster.local:26379', '10.0.0.12:1', '[fd00::12]:65535', '[::1]:6379']
+  t.ok(validate(deepMerge(chartValues(), { redis: { mode: 'cluster', cluster: { nodes } } })), JSON.stringify(validate.errors))
+  t.ok(validate(deepMerge(chartValues(), { redis: { keyPrefix: '' } })), 'an empty key prefix (keys start at the tenant)')
 })
 
 t.test('the schema describes every value of values.yaml, and nothing values.yaml lacks', async t => {
@@ -171,11 +164,26 @@ t.test('config.* of the schema mirrors EnvSchema of src/config.ts', async t => {
     if (app.minimum !== undefined) t.ok((prop.minimum ?? -Infinity) >= app.minimum, `${name}: minimum at least ${app.minimum}`)
     if (app.maximum !== undefined) t.ok((prop.maximum ?? Infinity) <= app.maximum, `${name}: maximum at most ${app.maximum}`)
   }
-  const setByChart = ['ION_API_FILE', 'CLIENT_API_KEYS_FILE', 'REDIS_URL', 'SHUTDOWN_DELAY_MS']
+  const setByChart = (name: string) => ['ION_API_FILE', 'CLIENT_API_KEYS_FILE', 'SHUTDOWN_DELAY_MS'].includes(name) || name.startsWith('REDIS_')
   for (const name of Object.keys(env)) {
-    if (setByChart.includes(name)) t.notOk(name in chartConfig, `${name} is set by the chart, not config.${name}`)
+    if (setByChart(name)) t.notOk(name in chartConfig, `${name} is set by the chart, not config.${name}`)
     else t.ok(name in chartConfig, `config.${name} is configurable`)
   }
+})
+
+t.test('redis.keyPrefix follows the gateway\'s REDIS_KEY_PREFIX rule', async t => {
+  const chart = schema.properties?.redis?.properties?.keyPrefix ?? {}
+  t.equal(chart.pattern, '^[^{}\\s]*$', 'no Cluster hash tag braces, no whitespace')
+  t.equal(chart.maxLength, 64)
+  t.match(chartValues(), { redis: { keyPrefix: 'ion-gateway:' } }, 'the gateway\'s default')
+  const app = (EnvSchema.properties as Record<string, JsonSchema>).REDIS_KEY_PREFIX
+  if (!app) {
+    t.comment('src/config.ts does not read REDIS_KEY_PREFIX yet: the chart follows the documented rule')
+    return
+  }
+  t.equal(chart.pattern, app.pattern, 'same pattern as EnvSchema')
+  t.equal(chart.maxLength, app.maxLength, 'same length bound as EnvSchema')
+  t.equal(app.default, 'ion-gateway:', 'same default')
 })
 
 t.test('docs/deployment.md has a values reference row for every value', async t => {

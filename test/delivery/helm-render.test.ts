@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { EnvSchema, loadConfig, parseEnv } from '../../src/config.ts'
+import { EnvSchema, loadConfig, parseEnv, resolveConfig } from '../../src/config.ts'
 import { loadApiKeysFile, sha256Hex } from '../../src/edge/api-keys.ts'
 import { sampleIonApi } from '../fixtures/ionapi.ts'
+import { CASES, CLUSTER, EXISTING, REFUSED, SENTINEL, ionapiText } from './helm-cases.ts'
 import { FailError, Renderer, TemplateError, manifests, renderChart, type Manifest } from './helm-template.ts'
 import { CHART, DASHBOARD, ROOT, read, readYaml } from './paths.ts'
 
@@ -43,9 +44,6 @@ interface Deployment extends Manifest {
     template: { metadata: { annotations: Record<string, string>, labels: Record<string, string> }, spec: PodSpec }
   }
 }
-
-const EXISTING = { ionapi: { existingSecret: 'acme-ionapi' } }
-const ionapiText = JSON.stringify(sampleIonApi, null, 2)
 
 function render (values: Record<string, unknown> = EXISTING) {
   const rendered = renderChart(CHART, { releaseName: 'gw', namespace: 'ion', values })
@@ -90,9 +88,38 @@ t.test('the renderer follows Helm where charts usually go wrong', async t => {
   t.equal(run('a\n  {{- "b" -}}  \n c'), 'abc', 'trim markers eat whitespace and newlines')
   t.equal(run('{{ and 1 "x" }}|{{ or "" 0 }}|{{ if dict }}full{{ else }}empty{{ end }}'), 'x|0|empty')
   t.equal(run('{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}', { m: { b: 'y', a: 'x' } }), 'a=x;b=y;', 'maps range in key order')
-  t.throws(() => run('{{ .Values.missing.key }}', {}), TemplateError, 'a missing key is an error (--strict)')
+  t.throws(() => run('{{ .Values.missing.key }}', {}), TemplateError, 'a field of a missing key is an error, as in Helm')
   t.throws(() => run('{{ eq .Values.n 2 }}', { n: 2 }), /incompatible types/, 'float64 and int do not compare, as in Go')
-  t.equal(run('x:\n  {{- toYaml .Values.v | nindent 2 }}', { v: { list: ['a'], n: 1 } }), 'x:\n  list:\n  - a\n  n: 1')
+  t.equal(run('x:\n  {{- toYaml .Values.v | nindent 2 }}', { v: { list: ['a'], n: 1 } }), 'x:\n  list:\n  - a\n  "n": 1',
+    'lists not indented under their key; "n" quoted (a YAML 1.1 boolean)')
+})
+
+// Expected texts below are what Helm 4.1 printed for the same values (helm-real.test.ts checks the whole chart).
+t.test('toYaml, toJson and quote write what Helm writes', async t => {
+  const run = (src: string, values: Record<string, unknown>) => {
+    const r = new Renderer()
+    r.add('t', src)
+    return r.render('t', { Values: values })
+  }
+  const yaml = (v: unknown) => run('{{ toYaml .Values.v }}', { v })
+  t.equal(yaml(['true', 'yes', 'On', 'n', '~', '', '0123', '0x1F', '1e3', '.5', '12:30', '2001-12-14', '1_000', '0o17', '<<', '_1']),
+    '- "true"\n- "yes"\n- "On"\n- "n"\n- "~"\n- ""\n- "0123"\n- "0x1F"\n- "1e3"\n- ".5"\n- "12:30"\n- "2001-12-14"\n- "1_000"\n- "0o17"\n- <<\n- _1',
+    'strings YAML 1.1 would read as something else are double-quoted')
+  t.equal(yaml([' lead', '#x', 'a #b', 'a: b', 'x:', '- x', '-x', ':x', "'x", '---', 'a:b', 'tab\tin', 'é']),
+    "- ' lead'\n- '#x'\n- 'a #b'\n- 'a: b'\n- 'x:'\n- '- x'\n- -x\n- :x\n- '''x'\n- '---'\n- a:b\n- \"tab\\tin\"\n- é",
+    'single quotes where plain cannot be, double quotes for control characters')
+  t.equal(yaml(['multi\nline', 'a\n\nb\n', 'a\n\n', ' lead\nx', 'trail \nx']),
+    '- |-\n  multi\n  line\n- |\n  a\n\n  b\n- |+\n  a\n\n- |2-\n   lead\n  x\n- "trail \\nx"', 'literal blocks with their chomping')
+  t.equal(yaml({ item10: 1, item9: 2, a_b: 3, aB: 4, 10: 5, 9: 6, _x: 7, Zed: 8 }),
+    '_x: 7\n"9": 6\n"10": 5\nZed: 8\na_b: 3\naB: 4\nitem9: 2\nitem10: 1', 'go-yaml\'s key order')
+  t.equal(yaml([1234567.5, 1e-7, 1e21, 100, 0.25]), '- 1.2345675e+06\n- 1e-07\n- 1e+21\n- 100\n- 0.25', 'whole numbers as integers, others as Go\'s %g')
+  t.equal(yaml({ a: [[1, 2], [], {}, { b: { c: [1, { d: 'x\ny' }] } }] }),
+    'a:\n- - 1\n  - 2\n- []\n- {}\n- b:\n    c:\n    - 1\n    - d: |-\n        x\n        y')
+  t.equal(yaml({ long: Array(33).fill('word').join(' ') }),
+    `long: ${Array(16).fill('word').join(' ')}\n  ${Array(16).fill('word').join(' ')}\n  word`, 'folded past column 80')
+  t.equal(run('{{ toJson .Values.v }}', { v: { html: '<a&b>\u2028', n: [1.5, 1e21, 1e-7], z: { b: 1, B: 3, _: 4 } } }),
+    '{"html":"\\u003ca\\u0026b\\u003e\\u2028","n":[1.5,1e+21,1e-7],"z":{"B":3,"_":4,"b":1}}', 'Go\'s encoding/json escapes HTML')
+  t.equal(run('{{ quote .Values.v }}', { v: 'q"\\\x07\x1b\x7fé\u00a0' }), '"q\\"\\\\\\a\\x1b\\x7fé\\u00a0"', 'Go\'s %q')
 })
 
 t.test('without an .ionapi secret the chart refuses to render, naming the values to set', async t => {
@@ -202,14 +229,17 @@ t.test('the ConfigMap holds only EnvSchema variables, as the app parses them, wi
   t.notOk('CORS_ORIGINS' in configMap.data, '"" leaves a variable unset')
 })
 
-t.test('every EnvSchema variable reaches the container, from the ConfigMap or the Deployment', async t => {
-  const { configMap, container } = render({
-    ...EXISTING,
-    redis: { url: 'redis://redis:6379/0' },
-    clientAuth: { apiKeys: [{ id: 'portal', keySha256: sha256Hex('k') }] },
-    config: { CORS_ORIGINS: 'https://portal.example.com' },
-  })
-  const provided = new Set([...Object.keys(configMap.data), ...container.env.map(e => e.name)])
+t.test('every EnvSchema variable reaches the container, from the ConfigMap or the Deployment, in one Redis mode or another', async t => {
+  const provided = new Set<string>()
+  const renders = [
+    { redis: { url: 'redis://redis:6379/0' }, clientAuth: { apiKeys: [{ id: 'portal', keySha256: sha256Hex('k') }] }, config: { CORS_ORIGINS: 'https://portal.example.com' } },
+    { redis: { ...CLUSTER, username: 'gateway', password: { existingSecret: 'redis-auth' } } },
+    { redis: SENTINEL },
+  ]
+  for (const values of renders) {
+    const { configMap, container } = render({ ...EXISTING, ...values })
+    for (const name of [...Object.keys(configMap.data), ...container.env.map(e => e.name)]) provided.add(name)
+  }
   t.same(Object.keys(EnvSchema.properties).filter(name => !provided.has(name)), [], 'no variable is out of reach')
 })
 
@@ -275,22 +305,124 @@ t.test('client API keys: a chart-made Secret the gateway can load, or an existin
   t.match(failure({ ...EXISTING, clientAuth: { existingSecret: 'a', apiKeys } }), /not both/)
 })
 
-t.test('Redis: the URL always from a Secret (yours or chart-made), never in the ConfigMap; CACHE_DRIVER=redis requires one', async t => {
+const REDIS_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'REDIS_KEY_PREFIX']
+
+/** The REDIS_* variables of the pod: ConfigMap values as they are, Secret references as { secret, key }. */
+function redisEnvironment (r: ReturnType<typeof render>): Record<string, string | { secret: string, key: string }> {
+  const out: Record<string, string | { secret: string, key: string }> = {}
+  for (const [name, value] of Object.entries(r.configMap.data)) if (name.startsWith('REDIS_')) out[name] = value
+  for (const e of r.container.env) {
+    if (!e.name.startsWith('REDIS_')) continue
+    const ref = e.valueFrom?.secretKeyRef
+    out[e.name] = ref ? { secret: ref.name, key: ref.key } : e.value ?? ''
+  }
+  return out
+}
+
+t.test('Redis standalone: the URL always from a Secret (yours or chart-made), never in the ConfigMap', async t => {
   const fromSecret = render({ ...EXISTING, redis: { existingSecret: 'redis-auth', existingSecretKey: 'url' } })
-  t.same(env(fromSecret.container, 'REDIS_URL'), { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'url' } } })
-  t.notOk('REDIS_URL' in fromSecret.configMap.data)
+  t.same(redisEnvironment(fromSecret), { REDIS_KEY_PREFIX: 'ion-gateway:', REDIS_URL: { secret: 'redis-auth', key: 'url' } },
+    'the URL by secretKeyRef and the key prefix; no user, password or TLS variable next to a URL (the gateway refuses them)')
+  t.equal(fromSecret.all('Secret').length, 0, 'an existing Secret is used, not made')
   t.notMatch(fromSecret.notes, /without Redis/)
+  t.match(fromSecret.notes, /Redis \(standalone\)/)
 
-  const fromUrl = render({ ...EXISTING, redis: { url: 'redis://redis:6379/0' }, config: { CACHE_DRIVER: 'redis' } })
-  t.notOk('REDIS_URL' in fromUrl.configMap.data, 'the URL (maybe with a password) is not in the ConfigMap')
+  const url = 'rediss://:s3cret@redis.ion.svc:6380/2'
+  const fromUrl = render({ ...EXISTING, redis: { url, keyPrefix: 'igw-blue:' }, config: { CACHE_DRIVER: 'redis' } })
+  t.same(redisEnvironment(fromUrl), { REDIS_KEY_PREFIX: 'igw-blue:', REDIS_URL: { secret: 'gw-ion-gateway-redis', key: 'redis-url' } })
   t.equal(parseEnv(fromUrl.configMap.data).CACHE_DRIVER, 'redis')
-  t.same(env(fromUrl.container, 'REDIS_URL'), { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'gw-ion-gateway-redis', key: 'redis-url' } } })
   const redisSecret = fromUrl.one<Manifest & { data: Record<string, string> }>('Secret', '-redis')
-  t.equal(Buffer.from(redisSecret.data['redis-url']!, 'base64').toString(), 'redis://redis:6379/0')
+  t.equal(Buffer.from(redisSecret.data['redis-url']!, 'base64').toString(), url)
+  t.notOk(JSON.stringify(fromUrl.docs.filter(d => d.kind !== 'Secret')).includes('s3cret'), 'the password is only in the Secret')
+  t.notOk(fromUrl.notes.includes('s3cret'), 'nor in NOTES')
+  t.match(fromUrl.notes, /the rate-limit counters and the cache under the key prefix "igw-blue:"/)
+})
 
-  t.match(render().notes, /without Redis/, 'NOTES warn that replicas without Redis each log in')
-  t.match(failure({ ...EXISTING, config: { CACHE_DRIVER: 'redis' } }), /CACHE_DRIVER=redis needs redis/)
-  t.match(failure({ ...EXISTING, redis: { url: 'redis://r:6379', existingSecret: 'r' } }), /not both/)
+t.test('Redis Cluster: the seed nodes, user, TLS and prefix in the ConfigMap; the password only by secretKeyRef', async t => {
+  const cluster = render({
+    ...EXISTING,
+    redis: { ...CLUSTER, username: 'gateway', password: { existingSecret: 'redis-cluster-auth' }, tls: true, keyPrefix: 'igw-canary:' },
+  })
+  t.same(redisEnvironment(cluster), {
+    REDIS_KEY_PREFIX: 'igw-canary:',
+    REDIS_CLUSTER_NODES: 'redis-cluster-0.redis-cluster-headless:6379,redis-cluster-1.redis-cluster-headless:6379,[fd00::12]:6379',
+    REDIS_USERNAME: 'gateway',
+    REDIS_TLS: 'true',
+    REDIS_PASSWORD: { secret: 'redis-cluster-auth', key: 'redis-password' },
+  })
+  t.equal(cluster.all('Secret').length, 0, 'no Secret is made: the password is yours')
+  t.match(cluster.notes, /Redis \(cluster\)\n {2}The replicas share the ION token and the rate-limit counters under the key prefix "igw-canary:"/,
+    'NOTES name the mode and the prefix, and leave the cache out when it is per pod')
+
+  const plain = render({ ...EXISTING, redis: CLUSTER })
+  t.same(redisEnvironment(plain), { REDIS_KEY_PREFIX: 'ion-gateway:', REDIS_CLUSTER_NODES: CLUSTER.cluster.nodes.join(','), REDIS_TLS: 'false' },
+    'no user and no password unless given')
+})
+
+t.test('Redis Sentinel: the Sentinels and the master name in the ConfigMap; the password only by secretKeyRef', async t => {
+  const sentinel = render({ ...EXISTING, redis: SENTINEL, config: { CACHE_DRIVER: 'redis' } })
+  t.same(redisEnvironment(sentinel), {
+    REDIS_KEY_PREFIX: 'ion-gateway:',
+    REDIS_SENTINELS: 'redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379',
+    REDIS_SENTINEL_MASTER: 'mymaster',
+    REDIS_TLS: 'false',
+    REDIS_PASSWORD: { secret: 'redis', key: 'redis-password' },
+  })
+  t.equal(parseEnv(sentinel.configMap.data).CACHE_DRIVER, 'redis', 'CACHE_DRIVER=redis is accepted with Sentinel')
+  t.match(sentinel.notes, /Redis \(sentinel\)/)
+})
+
+t.test('without Redis no REDIS_* variable is set, and NOTES warn that replicas each log in', async t => {
+  const none = render()
+  t.same(redisEnvironment(none), {})
+  t.match(none.notes, /several replicas without Redis/)
+  t.notMatch(render({ ...EXISTING, autoscaling: { enabled: false }, replicaCount: 1 }).notes, /without Redis/, 'not for a single pod')
+})
+
+t.test('every Redis variable the chart sets is one of the gateway\'s', async t => {
+  for (const [what, values] of Object.entries(CASES)) {
+    for (const name of Object.keys(redisEnvironment(render(values)))) t.ok(REDIS_VARIABLES.includes(name), `${what}: ${name}`)
+  }
+})
+
+t.test('contradictory values are refused with a message naming the values to change', async t => {
+  for (const [what, { values, message }] of Object.entries(REFUSED)) t.match(failure(values), message, what)
+})
+
+// The gateway reads these variables once src/config.ts has the three topologies; until then this test is skipped.
+const gatewayReadsTopologies = 'REDIS_CLUSTER_NODES' in EnvSchema.properties
+t.test('the gateway reads each mode\'s environment as the chart renders it', { skip: gatewayReadsTopologies ? false : 'src/config.ts does not read REDIS_CLUSTER_NODES yet' }, async t => {
+  const secrets: Record<string, string> = { 'gw-ion-gateway-redis/redis-url': 'redis://:s3cret@redis:6379/0', 'redis-cluster-auth/redis-password': 'cluster-pw', 'redis/redis-password': 'sentinel-pw' }
+  const gatewayConfig = (values: Record<string, unknown>) => {
+    const r = render(values)
+    const env: Record<string, string> = { ...r.configMap.data }
+    for (const [name, value] of Object.entries(redisEnvironment(r))) env[name] = typeof value === 'string' ? value : secrets[`${value.secret}/${value.key}`]!
+    // Typed loosely: src/config.ts gains `redis` and `redisKeyPrefix` alongside this chart.
+    return resolveConfig(env, sampleIonApi) as unknown as { redis?: Record<string, unknown>, redisKeyPrefix?: string }
+  }
+  const unknown = REDIS_VARIABLES.filter(name => !(name in EnvSchema.properties))
+  t.same(unknown, [], 'the gateway reads every Redis variable the chart may set')
+  const standalone = gatewayConfig({ ...EXISTING, redis: { url: 'redis://:s3cret@redis:6379/0' } })
+  t.same(standalone.redis, { mode: 'standalone', url: 'redis://:s3cret@redis:6379/0' })
+  t.equal(standalone.redisKeyPrefix, 'ion-gateway:')
+  const cluster = gatewayConfig(CASES['Redis Cluster']!)
+  t.same(cluster.redis, {
+    mode: 'cluster',
+    nodes: [{ host: 'redis-cluster-0.redis-cluster-headless', port: 6379 }, { host: 'redis-cluster-1.redis-cluster-headless', port: 6379 }, { host: 'fd00::12', port: 6379 }],
+    username: 'gateway',
+    password: 'cluster-pw',
+    tls: true,
+  })
+  t.equal(cluster.redisKeyPrefix, 'igw-canary:')
+  const sentinel = gatewayConfig(CASES['Redis Sentinel']!)
+  t.same(sentinel.redis, {
+    mode: 'sentinel',
+    sentinels: [{ host: 'redis-node-0.redis-headless', port: 26379 }, { host: 'redis-node-1.redis-headless', port: 26379 }],
+    masterName: 'mymaster',
+    password: 'sentinel-pw',
+    tls: false,
+  })
+  t.equal(gatewayConfig(EXISTING).redis, undefined, 'no Redis')
 })
 
 t.test('pods roll when the ConfigMap or a chart-made Secret changes', async t => {

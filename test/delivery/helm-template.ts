@@ -2,16 +2,19 @@ import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import YAML from 'yaml'
+import { goFloat, goQuote, toJson, toYaml } from './helm-yaml.ts'
 
 /**
- * A small Go text/template + Helm renderer, enough for this chart: no Helm binary can run here, so the delivery
- * tests render the chart themselves. It follows Helm where charts usually go wrong:
+ * A small Go text/template + Helm renderer, enough for this chart, so the delivery tests need no Helm binary;
+ * helm-real.test.ts checks it against real Helm when one is at hand. It follows Helm where charts usually go wrong:
  *  - `{{-` / `-}}` trim whitespace and newlines, like Go;
  *  - numbers read from values are float64 and print like Go's %v (67108864 -> 6.7108864e+07), integer literals and
  *    int/int64/add/div results are integers; comparing the two kinds is an error, as in Go;
- *  - a missing map key is an error (what `helm lint --strict` and `helm template --strict` report);
+ *  - a missing map key is an error. Helm prints it as "" (even `helm lint --strict` lets it pass) but fails on a
+ *    field of it (`.Values.missing.key`); refusing both catches a misspelt value name;
  *  - `and`/`or` return an operand and short-circuit; empty maps, lists and strings are false;
- *  - toYaml sorts keys and does not indent lists under their key (sigs.k8s.io/yaml), without the final newline.
+ *  - toYaml, toJson and quote write what Helm writes (helm-yaml.ts): YAML 1.1 quoting, go-yaml's key order, no
+ *    indentation of lists under their key, Go's escapes.
  * Unsupported syntax throws instead of rendering something Helm would not.
  */
 
@@ -362,16 +365,6 @@ export function truthy (v: Value): boolean {
   return true
 }
 
-/** Go's %v of a float64: shortest digits, exponent form below 1e-4 and from 1e6 up. */
-export function goFloat (n: number): string {
-  if (!Number.isFinite(n)) return n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN'
-  if (n === 0) return '0'
-  const [mantissa, exponent] = n.toExponential().split('e') as [string, string]
-  const exp = Number(exponent)
-  if (exp < -4 || exp >= 6) return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`
-  return String(n)
-}
-
 /** fmt's %v, as text/template prints values (Helm prints a missing value as ""). */
 export function goString (v: Value): string {
   if (v === null || v === undefined) return ''
@@ -413,24 +406,6 @@ function compare (a: Value, b: Value, op: string): number {
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0
   if (typeof a === 'boolean' && typeof b === 'boolean' && (op === 'eq' || op === 'ne')) return a === b ? 0 : 1
   throw new TemplateError(`error calling ${op}: incompatible types for comparison (${kindOf(a)} and ${kindOf(b)})`)
-}
-
-/** JSON with sorted keys, as Go's encoding/json writes maps. */
-function toJson (v: Value): string {
-  return JSON.stringify(normalize(v))
-}
-
-function normalize (v: Value): Value {
-  if (typeof v === 'bigint') return Number(v)
-  if (Array.isArray(v)) return v.map(normalize)
-  if (isDict(v)) return Object.fromEntries(Object.keys(v).sort().map(k => [k, normalize(v[k])]))
-  return v
-}
-
-function toYaml (v: Value): string {
-  if (v === null || v === undefined) return 'null'
-  const text = YAML.stringify(normalize(v), { sortMapEntries: true, indentSeq: false, lineWidth: 0 })
-  return text.replace(/\n$/, '')
 }
 
 function indent (n: Value, s: Value): string {
@@ -683,7 +658,7 @@ export class Renderer {
         return a[2] ? a[0] : a[1]
       }
       case 'coalesce': return a.find(truthy) ?? null
-      case 'quote': return a.filter(v => v !== null && v !== undefined).map(v => JSON.stringify(goString(v))).join(' ')
+      case 'quote': return a.filter(v => v !== null && v !== undefined).map(v => goQuote(goString(v))).join(' ')
       case 'squote': return a.filter(v => v !== null && v !== undefined).map(v => `'${goString(v)}'`).join(' ')
       case 'toString': arity(1); return goString(a[0])
       case 'int': case 'int64': arity(1); return toInt(a[0])
@@ -714,6 +689,12 @@ export class Renderer {
       case 'contains': arity(2); return goString(a[1]).includes(goString(a[0]))
       case 'hasPrefix': arity(2); return goString(a[1]).startsWith(goString(a[0]))
       case 'hasSuffix': arity(2); return goString(a[1]).endsWith(goString(a[0]))
+      case 'join': {
+        // sprig: a list's items (nil ones dropped) joined; any other value is a list of one
+        arity(2)
+        const items = Array.isArray(a[1]) ? a[1] : [a[1]]
+        return items.filter(v => v !== null && v !== undefined).map(goString).join(goString(a[0]))
+      }
       case 'upper': arity(1); return goString(a[0]).toUpperCase()
       case 'lower': arity(1); return goString(a[0]).toLowerCase()
       case 'sha256sum': arity(1); return createHash('sha256').update(goString(a[0])).digest('hex')
@@ -731,7 +712,7 @@ export class Renderer {
 /** Renders the chart at `chartDir` like `helm template RELEASE CHART --namespace NS --strict [-f values]`. */
 export function renderChart (chartDir: string, options: RenderOptions = {}): RenderedChart {
   const chart = YAML.parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as Dict
-  const defaults = YAML.parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Dict
+  const defaults = parseManifestYaml(readFileSync(join(chartDir, 'values.yaml'), 'utf8'))[0]?.toJS() as Dict
   const values = deepMerge(defaults, options.values ?? {})
   const chartName = String(chart.name)
   const renderer = new Renderer()
@@ -781,12 +762,23 @@ export interface Manifest {
   [key: string]: unknown
 }
 
+/**
+ * YAML documents read as Helm and Kubernetes read them (go-yaml v2, YAML 1.1): yes, on, y and n are booleans, 0123 is
+ * octal; timestamps stay strings.
+ */
+export function parseManifestYaml (text: string) {
+  return YAML.parseAllDocuments(text, {
+    version: '1.1',
+    customTags: tags => tags.filter(tag => typeof tag !== 'object' || tag.tag !== 'tag:yaml.org,2002:timestamp'),
+  })
+}
+
 /** The YAML documents of the rendered files (NOTES.txt excluded), parsed; empty documents dropped. */
 export function manifests (rendered: RenderedChart): Manifest[] {
   const out: Manifest[] = []
   for (const [name, text] of rendered.files) {
     if (!name.endsWith('.yaml')) continue
-    for (const doc of YAML.parseAllDocuments(text)) {
+    for (const doc of parseManifestYaml(text)) {
       if (doc.errors.length > 0) throw new TemplateError(`${name}: ${doc.errors[0]!.message}\n${text}`)
       const value = doc.toJS() as Manifest | null
       if (value) out.push(value)

@@ -77,9 +77,53 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-redis" (include "ion-gateway.fullname" .)) .Values.redis.existingSecret -}}
 {{- end }}
 
-{{/* "true" when REDIS_URL is set (always from a Secret). */}}
+{{/*
+"true" when the gateway uses Redis: cluster and sentinel always (their addresses are required), standalone when a
+URL is given (REDIS_URL, always from a Secret).
+*/}}
 {{- define "ion-gateway.redisEnabled" -}}
-{{- if or .Values.redis.url .Values.redis.existingSecret -}}true{{- end -}}
+{{- if or (ne .Values.redis.mode "standalone") .Values.redis.url .Values.redis.existingSecret -}}true{{- end -}}
+{{- end }}
+
+{{/*
+Refuses Redis values that contradict each other: the settings of two topologies at once, a mode without its
+addresses, and credentials outside the URL in standalone mode (the gateway refuses REDIS_USERNAME and REDIS_PASSWORD
+next to REDIS_URL, and TLS is the URL's rediss://).
+*/}}
+{{- define "ion-gateway.validateRedis" -}}
+{{- $r := .Values.redis -}}
+{{- $standalone := or $r.url $r.existingSecret -}}
+{{- if and $r.url $r.existingSecret -}}
+{{- fail "redis: set url or existingSecret, not both" -}}
+{{- end -}}
+{{- if eq $r.mode "standalone" -}}
+{{- if or $r.cluster.nodes $r.sentinel.sentinels $r.sentinel.masterName -}}
+{{- fail "redis.mode is standalone but redis.cluster or redis.sentinel is set: set redis.mode to cluster or sentinel, one topology at a time" -}}
+{{- end -}}
+{{- if or $r.username $r.password.existingSecret $r.tls -}}
+{{- fail "redis.mode=standalone: put the user and password in the URL and use rediss:// for TLS (redis.username, redis.password and redis.tls are for cluster and sentinel)" -}}
+{{- end -}}
+{{- else if eq $r.mode "cluster" -}}
+{{- if not $r.cluster.nodes -}}
+{{- fail "redis.mode=cluster needs redis.cluster.nodes (seed nodes, host:port)" -}}
+{{- end -}}
+{{- if or $standalone $r.sentinel.sentinels $r.sentinel.masterName -}}
+{{- fail "redis.mode=cluster: unset redis.url, redis.existingSecret and redis.sentinel (one topology at a time)" -}}
+{{- end -}}
+{{- else if eq $r.mode "sentinel" -}}
+{{- if not $r.sentinel.sentinels -}}
+{{- fail "redis.mode=sentinel needs redis.sentinel.sentinels (host:port of each Sentinel)" -}}
+{{- end -}}
+{{- if not $r.sentinel.masterName -}}
+{{- fail "redis.mode=sentinel needs redis.sentinel.masterName (the master group name, e.g. mymaster)" -}}
+{{- end -}}
+{{- if or $standalone $r.cluster.nodes -}}
+{{- fail "redis.mode=sentinel: unset redis.url, redis.existingSecret and redis.cluster.nodes (one topology at a time)" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq .Values.config.CACHE_DRIVER "redis") (not (include "ion-gateway.redisEnabled" .)) -}}
+{{- fail "config.CACHE_DRIVER=redis needs Redis: redis.url or redis.existingSecret (standalone), or redis.mode cluster or sentinel" -}}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -108,12 +152,7 @@ the pod must outlive SHUTDOWN_DELAY_MS plus that, or the kubelet kills requests 
 {{- if and .Values.clientAuth.existingSecret .Values.clientAuth.apiKeys -}}
 {{- fail "clientAuth: set existingSecret or apiKeys, not both" -}}
 {{- end -}}
-{{- if and .Values.redis.url .Values.redis.existingSecret -}}
-{{- fail "redis: set url or existingSecret, not both" -}}
-{{- end -}}
-{{- if and (eq .Values.config.CACHE_DRIVER "redis") (not (include "ion-gateway.redisEnabled" .)) -}}
-{{- fail "config.CACHE_DRIVER=redis needs redis.url or redis.existingSecret" -}}
-{{- end -}}
+{{- include "ion-gateway.validateRedis" . -}}
 {{- $drainBudgetS := 25 -}}
 {{- if le (int .Values.terminationGracePeriodSeconds) (add (div (int .Values.shutdown.delayMs) 1000) $drainBudgetS) -}}
 {{- fail (printf "terminationGracePeriodSeconds must exceed shutdown.delayMs/1000 + %d (the drain budget)" $drainBudgetS) -}}
