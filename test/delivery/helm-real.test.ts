@@ -15,7 +15,10 @@ const helmBin = process.env.HELM_BIN || 'helm'
 const probe = spawnSync(helmBin, ['version', '--short'], { encoding: 'utf8' })
 const available = probe.status === 0
 
-if (!available) {
+if (!available && process.env.CI) {
+  // .ci/run installs Helm: in CI a missing binary is a failure, never a skip.
+  t.fail(`no Helm binary in CI (HELM_BIN=${helmBin}): ${probe.error?.message ?? probe.stderr}`)
+} else if (!available) {
   t.plan(0, `no Helm binary (set HELM_BIN or put helm on the PATH): ${probe.error?.message ?? probe.stderr}`)
 } else {
   t.comment(`Helm ${probe.stdout.trim()}`)
