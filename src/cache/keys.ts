@@ -35,7 +35,11 @@ export function keyedHeaderValue (value: string | string[] | undefined): string 
 
 export interface CacheKeyInput {
   system: string
-  /** The decoded path below the system prefix, matrix parameters included. */
+  /**
+   * The path below the system prefix exactly as sent to ION: not decoded, not normalised, matrix parameters included.
+   * Two spellings of one path (`;` and `%3B`, `%3b` and `%3B`, `A` and `%41`) are two entries: at worst a second
+   * call to ION, where decoding could answer one spelling with the answer ION gave another.
+   */
   path: string
   rawQuery: string
   headers: IncomingHttpHeaders
@@ -52,7 +56,11 @@ export function cacheKey ({ system, path, rawQuery, headers }: CacheKeyInput): s
   return `${system}:GET:${JSON.stringify([path, hash('sha256', keyed, 'hex').slice(0, 32)])}`
 }
 
-/** The key prefix that matches every entry of `system` whose path starts with `pathPrefix`. */
+/**
+ * The key prefix that matches every entry of `system` whose path starts with `pathPrefix`, compared character for
+ * character with the path as sent to ION: `/x%3B` matches paths sent with `%3B`, not `;` nor `%3b`. A prefix without
+ * escapes matches every spelling of the paths below it.
+ */
 export function cacheKeyPrefix (system?: string, pathPrefix?: string): string {
   if (!system) return ''
   if (!pathPrefix) return `${system}:GET:`

@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { createEmulator } from '../../src/emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
 import { startGateway } from '../helpers/gateway.ts'
+import { rawRequest } from '../helpers/http.ts'
 import { startRedis } from '../helpers/redis.ts'
 
 const M3 = '/ACME_TST/M3/m3api-rest/v2/execute'
@@ -232,4 +233,44 @@ t.test('metrics: hits, misses and stale served with bounded endpoint labels', as
   t.match(text, /cache_stale_served_total\{endpoint="m3:MMS200MI\/GetItmBasic"\} 1/)
   t.notMatch(text, /RND/, 'transactions never stored never become labels')
   t.ok((gw.app.responseCache?.hitRatio() ?? 0) > 0, 'hit ratio for /ready')
+})
+
+t.test('the key is the path as sent to ION: ;maxrecs=3 and %3Bmaxrecs=3 are two entries (ION answers them differently)', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const plain = await rawRequest(gw.url, 'GET /m3/m3api-rest/v2/execute/CRS610MI/LstByNumber;maxrecs=3 HTTP/1.1\nHost: x\nConnection: close')
+  t.equal(plain.status, 200)
+  t.match(plain.raw, /x-cache: MISS/i)
+  t.match((await rawRequest(gw.url, 'GET /m3/m3api-rest/v2/execute/CRS610MI/LstByNumber;maxrecs=3 HTTP/1.1\nHost: x\nConnection: close')).raw, /x-cache: HIT/i)
+  const encoded = await rawRequest(gw.url, 'GET /m3/m3api-rest/v2/execute/CRS610MI/LstByNumber%3Bmaxrecs=3 HTTP/1.1\nHost: x\nConnection: close')
+  const calls = gw.emulator.stats.calls(`${M3}/CRS610MI/LstByNumber%3Bmaxrecs=3`)
+  t.equal(calls, 1, `the encoded spelling reached ION (saw ${calls} calls)`)
+  t.equal(encoded.status, 400, `ION's own answer to it (got ${encoded.status})`)
+  t.notMatch(encoded.raw, /x-cache: HIT/i)
+
+  // The same for a system where such a path is a cacheable read: one entry per spelling.
+  const ln = '/lnapi/odata/tdapi.slsSalesOrder/Orders'
+  for (const [spelling, body] of [[';x=1', 'semicolon'], ['%3Bx=1', 'encoded'], ['%3bx=1', 'lower-case escape']] as const) {
+    gw.emulator.faults.respondNext(1, { status: 200, body: { spelling: body } }, `/ACME_TST/LN${ln}${spelling}`)
+    const first = await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nConnection: close`)
+    t.match(first.raw, /x-cache: MISS/i, `${spelling}: its own entry`)
+    t.match(first.raw, new RegExp(`"spelling":"${body}"`))
+    const again = await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nConnection: close`)
+    t.match(again.raw, /x-cache: HIT/i, `${spelling}: a repeat hits`)
+    t.match(again.raw, new RegExp(`"spelling":"${body}"`), `${spelling}: with its own answer`)
+  }
+})
+
+t.test('purge by prefix compares the prefix with the path as sent to ION, escapes included', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const ln = '/lnapi/odata/tdapi.slsSalesOrder/Orders'
+  for (const spelling of [';x=1', '%3Bx=1']) {
+    gw.emulator.faults.respondNext(1, { status: 200, body: { spelling } }, `/ACME_TST/LN${ln}${spelling}`)
+    await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nConnection: close`)
+  }
+  // The query string is decoded once: %253B is the prefix /…/Orders%3B.
+  const purge = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}%253B`, { method: 'DELETE' })
+  t.same(await purge.body.json(), { purged: 1 })
+  t.match((await rawRequest(gw.url, `GET /ln${ln};x=1 HTTP/1.1\nHost: x\nConnection: close`)).raw, /x-cache: HIT/i, 'the ; spelling is kept')
+  const all = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}`, { method: 'DELETE' })
+  t.same(await all.body.json(), { purged: 1 }, 'a plain prefix reaches every spelling below it')
 })
