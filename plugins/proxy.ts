@@ -8,7 +8,7 @@ import type { CacheStatus } from '../src/cache/manager.ts'
 import type { UpstreamTrace } from '../src/request-log.ts'
 import { requestDirectives } from '../src/cache/policy.ts'
 import { isM3Read, parseM3Call } from '../src/ion/m3.ts'
-import { clientResponseHeaders, type LocationRewrite } from '../src/proxy/headers.ts'
+import { clientResponseHeaders, mergeVary, type LocationRewrite } from '../src/proxy/headers.ts'
 import { guardPath, type GuardedTarget } from '../src/proxy/path-guard.ts'
 import { createMemo } from '../src/proxy/memo.ts'
 import { forwardableBody } from '../src/proxy/request-body.ts'
@@ -217,7 +217,9 @@ async function passThrough (app: FastifyInstance, target: SystemTarget, request:
     clientIp: request.ip,
     trace: (request.upstreamTrace = {}),
   })
+  const ownVary = reply.getHeader('vary')
   reply.code(answer.statusCode).headers(answer.headers)
+  if (ownVary !== undefined && answer.headers.vary !== undefined) reply.header('vary', mergeVary(ownVary, answer.headers.vary))
   if (answer.cacheStatus) reply.header('x-cache', answer.cacheStatus)
   if (answer.ageS !== undefined) reply.header('age', String(answer.ageS))
   return reply.send(answer.body)

@@ -46,11 +46,17 @@ export interface CacheKeyInput {
 }
 
 /**
+ * Part of every key's hash, changed whenever what an entry holds changes, so a shared Redis never serves an entry an
+ * earlier version stored. 2: ION's CORS and security headers are no longer stored with the answer.
+ */
+const KEY_FORMAT = '2\u0000'
+
+/**
  * `system:GET:["path","<sha256 of query and keyed headers>"]` — a structured tuple (JSON), never a plain
  * concatenation, with the readable path first so an admin can purge by system and path prefix.
  */
 export function cacheKey ({ system, path, rawQuery, headers }: CacheKeyInput): string {
-  let keyed = canonicalQuery(rawQuery)
+  let keyed = KEY_FORMAT + canonicalQuery(rawQuery)
   for (const name of KEYED_HEADERS) keyed += '\u0000' + keyedHeaderValue(headers[name])
   // One-shot hash: the same digest as a streamed createHash over the same bytes, at a fraction of the cost.
   return `${system}:GET:${JSON.stringify([path, hash('sha256', keyed, 'hex').slice(0, 32)])}`
