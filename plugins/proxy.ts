@@ -161,7 +161,9 @@ export async function callUpstream (app: FastifyInstance, call: UpstreamCall): P
     return res
   }
   const cache = app.responseCache
-  if (!cache || !retryable || (call.method !== 'GET' && call.method !== 'HEAD') || call.body !== undefined) {
+  // `Content-Length: 0` is no body: such a GET is the same read as one without the header.
+  const hasBody = call.body !== undefined && !(Buffer.isBuffer(call.body) && call.body.length === 0)
+  if (!cache || !retryable || (call.method !== 'GET' && call.method !== 'HEAD') || hasBody) {
     const res = await forward()
     const body = call.method === 'HEAD'
       ? res.body

@@ -25,8 +25,11 @@ export function canonicalQuery (rawQuery: string): string {
   return pairs.map(([k, v]) => v === undefined ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
 }
 
-/** Request headers ION answers differ by (LN company and language, content negotiation): part of the key. */
-export const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept'] as const
+/**
+ * Request headers ION answers differ by (LN company and language, content negotiation, and `Prefer`: LN's page size
+ * `odata.maxpagesize=…`, `return=minimal`): part of the key.
+ */
+export const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept', 'prefer'] as const
 
 /** A keyed header's value as it enters the key: repeated headers joined, absent ones empty. */
 export function keyedHeaderValue (value: string | string[] | undefined): string {

@@ -274,3 +274,62 @@ t.test('purge by prefix compares the prefix with the path as sent to ION, escape
   const all = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}`, { method: 'DELETE' })
   t.same(await all.body.json(), { purged: 1 }, 'a plain prefix reaches every spelling below it')
 })
+
+t.test('Prefer is part of the key: two LN page sizes are two entries', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const orders = `${gw.url}/ln/lnapi/odata/tdapi.slsSalesOrder/Orders`
+  const prefers = ['odata.maxpagesize=2', 'odata.maxpagesize=5', 'return=minimal']
+  for (const prefer of prefers) t.equal((await get(orders, { prefer })).headers['x-cache'], 'MISS', `${prefer}: its own entry`)
+  for (const prefer of prefers) t.equal((await get(orders, { prefer })).headers['x-cache'], 'HIT', `${prefer} again`)
+  const calls = gw.emulator.stats.calls('/ACME_TST/LN/lnapi/odata/tdapi.slsSalesOrder/Orders')
+  t.equal(calls, prefers.length, `one ION call per Prefer value (saw ${calls})`)
+})
+
+t.test('ION\'s Cache-Control is honoured: max-age=0, no-cache and s-maxage=0 (before max-age) are not stored', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const path = '/lnapi/odata/tdapi.slsSalesOrder/Orders'
+  const cases: Array<[string, boolean]> = [
+    ['max-age=0', false],
+    ['no-cache', false],
+    ['public, s-maxage=0, max-age=600', false],
+    ['max-age=600, s-maxage=0', false],
+    ['max-age=abc', false],
+    ['max-age=600', true],
+    ['public, s-maxage=600, max-age=0', true],
+  ]
+  for (const [cacheControl, stored] of cases) {
+    const url = `${gw.url}/ln${path}?probe=${encodeURIComponent(cacheControl)}`
+    gw.emulator.faults.respondNext(1, { status: 200, headers: { 'cache-control': cacheControl }, body: { value: [] } }, `/ACME_TST/LN${path}`)
+    t.equal((await get(url)).headers['x-cache'], 'MISS')
+    t.equal((await get(url)).headers['x-cache'], stored ? 'HIT' : 'MISS', `Cache-Control: ${cacheControl} → ${stored ? 'stored' : 'not stored'}`)
+  }
+})
+
+t.test('100 concurrent HEAD misses cause one call to ION', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const resource = '/ACME_TST/IDM/api/items/MDS_File-3-20-LATEST/resource'
+  await get(`${gw.url}/health`)
+  // ION holds its answer long enough for every HEAD to arrive while the first is in flight.
+  gw.emulator.faults.latency(1000, resource)
+  const answers = await Promise.all(Array.from({ length: 100 }, () => get(`${gw.url}/idm/api/items/MDS_File-3-20-LATEST/resource`, {}, 'HEAD')))
+  const statuses = new Set(answers.map(a => a.status))
+  t.same([...statuses], [200], 'all answered')
+  t.ok(answers.every(a => a.headers['content-length'] === answers[0]?.headers['content-length'] && a.text === ''), 'same headers, no body')
+  const calls = gw.emulator.stats.calls(resource)
+  t.equal(calls, 1, `100 HEADs, ${calls} call(s) to ION`)
+  gw.emulator.faults.clear()
+  t.equal((await get(`${gw.url}/idm/api/items/MDS_File-3-20-LATEST/resource`, {}, 'HEAD')).headers['x-cache'], 'MISS', 'a HEAD answer is never stored')
+})
+
+t.test('a GET with Content-Length: 0 is cached like a GET without a body', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const head = 'GET /m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A107 HTTP/1.1\nHost: x\nContent-Length: 0\nConnection: close'
+  const first = await rawRequest(gw.url, head)
+  t.equal(first.status, 200)
+  t.match(first.raw, /x-cache: MISS/i)
+  const second = await rawRequest(gw.url, head)
+  t.match(second.raw, /x-cache: HIT/i)
+  t.equal(gw.emulator.stats.calls(ITEM_PATH), 1)
+  const plain = await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A107`)
+  t.equal(plain.headers['x-cache'], 'HIT', 'the same entry as without the header')
+})
