@@ -95,7 +95,7 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId }): 
       tags: [opts.system],
       summary: `Pass-through to ION ${SYSTEMS[opts.system]}`,
       description: `Forwards any path below /${opts.system}/ to {iu}/{ti}/${SYSTEMS[opts.system]}/ with the gateway's ION token. ` +
-        'ION\'s status, headers (minus hop-by-hop and Set-Cookie) and body are relayed unchanged.',
+        'ION\'s status, headers (minus hop-by-hop, Set-Cookie, CORS and security headers, which the gateway sets itself) and body are relayed unchanged.',
       hide: false,
     },
     handler: (request, reply) => passThrough(app, target, request, reply),
