@@ -77,9 +77,9 @@ export interface ResponseCache {
 }
 
 const STALE_ON_CODES = new Set(['API_001', 'API_002', 'AUTH_003'])
+const STALE_ON_STATUS = new Set([500, 502, 503, 504])
 // HEAD calls in flight are shared under their own name: a GET cannot use a HEAD's answer (it has no body).
 const HEAD_FLIGHT = 'HEAD\u0000'
-const STALE_ON_STATUS = new Set([500, 502, 503, 504])
 
 /**
  * Read-through cache for ION answers: fresh hits, one upstream call for all identical concurrent misses, stale
