@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { GatewayError } from '../src/errors.ts'
-import { m3Failure, m3Records } from '../src/ion/m3.ts'
+import { M3_PROGRAM_PATTERN, M3_TRANSACTION_PATTERN, m3Failure, m3Records } from '../src/ion/m3.ts'
 import { Type } from '../src/typebox.ts'
 import { callUpstream, systemTarget } from './proxy.ts'
 
 const M3_ANSWER_LIMIT_BYTES = 32 * 1024 * 1024
 
 const Params = Type.Object({
-  program: Type.String({ pattern: '^[A-Z0-9]{3,10}$', description: 'M3 MI program', examples: ['MMS200MI'] }),
-  transaction: Type.String({ pattern: '^[A-Za-z0-9]{1,15}$', description: 'M3 MI transaction', examples: ['GetItmBasic'] }),
+  program: Type.String({ pattern: M3_PROGRAM_PATTERN, description: 'M3 MI program', examples: ['MMS200MI'] }),
+  transaction: Type.String({ pattern: M3_TRANSACTION_PATTERN, description: 'M3 MI transaction', examples: ['GetItmBasic'] }),
 })
 
 const Query = Type.Object({
@@ -59,7 +59,6 @@ export default async function m3Typed (app: FastifyInstance): Promise<void> {
       method: 'GET',
       upstreamPath: target.upstreamPrefix + suffix,
       rawQuery: search.toString(),
-      decodedSuffix: suffix,
       headers: { accept: 'application/json' },
       body: undefined,
       requestId: request.id,

@@ -8,7 +8,7 @@ import type { CacheStatus } from '../src/cache/manager.ts'
 import type { UpstreamTrace } from '../src/request-log.ts'
 import { requestDirectives } from '../src/cache/policy.ts'
 import { isM3Read, parseM3Call } from '../src/ion/m3.ts'
-import { clientResponseHeaders, type LocationRewrite } from '../src/proxy/headers.ts'
+import { clientResponseHeaders, mergeVary, type LocationRewrite } from '../src/proxy/headers.ts'
 import { guardPath, type GuardedTarget } from '../src/proxy/path-guard.ts'
 import { createMemo } from '../src/proxy/memo.ts'
 import { forwardableBody } from '../src/proxy/request-body.ts'
@@ -30,10 +30,13 @@ export interface SystemTarget {
   rewrite: LocationRewrite
   /** guardPath below this system's prefix, remembered per raw URL (refusals are thrown, never remembered). */
   guard (rawUrl: string): Readonly<GuardedTarget>
-  /** Whether a call may be retried and cached, and its metric endpoint candidate; remembered per method and path. */
-  facts (method: string, decodedSuffix: string): Readonly<CallFacts>
-  /** The response cache key of a read, remembered per path, query and keyed headers. */
-  cacheKey (decodedSuffix: string, rawQuery: string, headers: IncomingHttpHeaders): string
+  /**
+   * Whether a call may be retried and cached, and its metric endpoint candidate; remembered per method and path.
+   * `path` is the path below the system prefix exactly as sent to ION.
+   */
+  facts (method: string, path: string): Readonly<CallFacts>
+  /** The response cache key of a read, remembered per path (as sent to ION), query and keyed headers. */
+  cacheKey (path: string, rawQuery: string, headers: IncomingHttpHeaders): string
 }
 
 export interface CallFacts {
@@ -58,21 +61,21 @@ export function systemTarget (app: FastifyInstance, system: SystemId): SystemTar
     upstreamPrefix,
     rewrite: { upstreamBases: [base.origin + upstreamPrefix, upstreamPrefix], routePrefix },
     guard: rawUrl => guards(rawUrl, () => guardPath(rawUrl, routePrefix, upstreamPrefix)),
-    facts: (method, decodedSuffix) => facts(method + SEP + decodedSuffix, () => ({
-      retryable: isIdempotentRead(app, system, method, decodedSuffix),
-      endpointCandidate: endpointCandidate(system, decodedSuffix),
+    facts: (method, path) => facts(method + SEP + path, () => ({
+      retryable: isIdempotentRead(app, system, method, path),
+      endpointCandidate: endpointCandidate(system, path),
     })),
-    cacheKey (decodedSuffix, rawQuery, headers) {
-      let input = decodedSuffix + SEP + rawQuery
+    cacheKey (path, rawQuery, headers) {
+      let input = path + SEP + rawQuery
       for (const name of KEYED_HEADERS) input += SEP + keyedHeaderValue(headers[name])
-      return keys(input, () => ({ key: cacheKey({ system, path: decodedSuffix, rawQuery, headers }) })).key
+      return keys(input, () => ({ key: cacheKey({ system, path, rawQuery, headers }) })).key
     },
   }
 }
 
-/** Whether a request may be retried (and cached): safe methods, and for M3 only read transactions. */
-export function isIdempotentRead (app: FastifyInstance, system: SystemId, method: string, decodedSuffix: string): boolean {
-  if (system === 'm3') return isM3Read(method, decodedSuffix, app.config.m3ReadTransactions)
+/** Whether a request may be retried (and cached): safe methods, and for M3 only positively known reads. */
+export function isIdempotentRead (app: FastifyInstance, system: SystemId, method: string, path: string): boolean {
+  if (system === 'm3') return isM3Read(method, path, app.config.m3ReadTransactions)
   return SAFE_METHODS.has(method)
 }
 
@@ -92,7 +95,7 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId }): 
       tags: [opts.system],
       summary: `Pass-through to ION ${SYSTEMS[opts.system]}`,
       description: `Forwards any path below /${opts.system}/ to {iu}/{ti}/${SYSTEMS[opts.system]}/ with the gateway's ION token. ` +
-        'ION\'s status, headers (minus hop-by-hop and Set-Cookie) and body are relayed unchanged.',
+        'ION\'s status, headers (minus hop-by-hop, Set-Cookie, CORS and security headers, which the gateway sets itself) and body are relayed unchanged.',
       hide: false,
     },
     handler: (request, reply) => passThrough(app, target, request, reply),
@@ -111,10 +114,9 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId }): 
 export interface UpstreamCall {
   target: SystemTarget
   method: string
-  /** The guarded ION path and the raw query. */
+  /** The guarded ION path (`target.upstreamPrefix` + the path below it, as the client encoded it) and the raw query. */
   upstreamPath: string
   rawQuery: string
-  decodedSuffix: string
   headers: IncomingHttpHeaders
   body: Buffer | Readable | undefined
   requestId: string
@@ -137,7 +139,9 @@ export interface UpstreamAnswer {
  */
 export async function callUpstream (app: FastifyInstance, call: UpstreamCall): Promise<UpstreamAnswer> {
   const { target } = call
-  const { retryable, endpointCandidate: candidate } = target.facts(call.method, call.decodedSuffix)
+  // Classified and keyed on the path exactly as ION receives it: a decoded form could merge two paths ION tells apart.
+  const path = call.upstreamPath.slice(target.upstreamPrefix.length)
+  const { retryable, endpointCandidate: candidate } = target.facts(call.method, path)
   if (call.trace) call.trace.system = target.system
   const forward = async () => {
     const res = await app.upstream.forward({
@@ -157,7 +161,9 @@ export async function callUpstream (app: FastifyInstance, call: UpstreamCall): P
     return res
   }
   const cache = app.responseCache
-  if (!cache || !retryable || (call.method !== 'GET' && call.method !== 'HEAD') || call.body !== undefined) {
+  // `Content-Length: 0` is no body: such a GET is the same read as one without the header.
+  const hasBody = call.body !== undefined && !(Buffer.isBuffer(call.body) && call.body.length === 0)
+  if (!cache || !retryable || (call.method !== 'GET' && call.method !== 'HEAD') || hasBody) {
     const res = await forward()
     const body = call.method === 'HEAD'
       ? res.body
@@ -166,7 +172,7 @@ export async function callUpstream (app: FastifyInstance, call: UpstreamCall): P
   }
   const directives = requestDirectives(call.headers)
   const answer = await cache.fetch({
-    key: target.cacheKey(call.decodedSuffix, call.rawQuery, call.headers),
+    key: target.cacheKey(path, call.rawQuery, call.headers),
     system: target.system,
     endpoint: knownEndpoints.has(candidate) ? candidate : target.system,
     ttlS: app.config.cache.ttlS[target.system],
@@ -194,9 +200,9 @@ const knownEndpoints = new Set<string>()
 function rememberEndpoint (label: string): void {
   if (knownEndpoints.size < KNOWN_ENDPOINTS_MAX) knownEndpoints.add(label)
 }
-function endpointCandidate (system: SystemId, decodedSuffix: string): string {
+function endpointCandidate (system: SystemId, path: string): string {
   if (system !== 'm3') return system
-  const call = parseM3Call(decodedSuffix)
+  const call = parseM3Call(path)
   return call ? `m3:${call.program}/${call.transaction}` : system
 }
 
@@ -207,14 +213,15 @@ async function passThrough (app: FastifyInstance, target: SystemTarget, request:
     method: request.method,
     upstreamPath: guarded.upstreamPath,
     rawQuery: guarded.rawQuery,
-    decodedSuffix: guarded.decodedSuffix,
     headers: request.headers,
     body: await forwardableBody(request.raw),
     requestId: request.id,
     clientIp: request.ip,
     trace: (request.upstreamTrace = {}),
   })
+  const ownVary = reply.getHeader('vary')
   reply.code(answer.statusCode).headers(answer.headers)
+  if (ownVary !== undefined && answer.headers.vary !== undefined) reply.header('vary', mergeVary(ownVary, answer.headers.vary))
   if (answer.cacheStatus) reply.header('x-cache', answer.cacheStatus)
   if (answer.ageS !== undefined) reply.header('age', String(answer.ageS))
   return reply.send(answer.body)

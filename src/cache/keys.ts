@@ -25,8 +25,11 @@ export function canonicalQuery (rawQuery: string): string {
   return pairs.map(([k, v]) => v === undefined ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
 }
 
-/** Request headers ION answers differ by (LN company and language, content negotiation): part of the key. */
-export const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept'] as const
+/**
+ * Request headers ION answers differ by (LN company and language, content negotiation, and `Prefer`: LN's page size
+ * `odata.maxpagesize=…`, `return=minimal`): part of the key.
+ */
+export const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept', 'prefer'] as const
 
 /** A keyed header's value as it enters the key: repeated headers joined, absent ones empty. */
 export function keyedHeaderValue (value: string | string[] | undefined): string {
@@ -35,24 +38,38 @@ export function keyedHeaderValue (value: string | string[] | undefined): string 
 
 export interface CacheKeyInput {
   system: string
-  /** The decoded path below the system prefix, matrix parameters included. */
+  /**
+   * The path below the system prefix exactly as sent to ION: not decoded, not normalised, matrix parameters included.
+   * Two spellings of one path (`;` and `%3B`, `%3b` and `%3B`, `A` and `%41`) are two entries: at worst a second
+   * call to ION, where decoding could answer one spelling with the answer ION gave another.
+   */
   path: string
   rawQuery: string
   headers: IncomingHttpHeaders
 }
 
 /**
+ * Part of every key's hash, changed whenever what an entry holds changes, so a shared Redis never serves an entry an
+ * earlier version stored. 2: ION's CORS and security headers are no longer stored with the answer.
+ */
+const KEY_FORMAT = '2\u0000'
+
+/**
  * `system:GET:["path","<sha256 of query and keyed headers>"]` — a structured tuple (JSON), never a plain
  * concatenation, with the readable path first so an admin can purge by system and path prefix.
  */
 export function cacheKey ({ system, path, rawQuery, headers }: CacheKeyInput): string {
-  let keyed = canonicalQuery(rawQuery)
+  let keyed = KEY_FORMAT + canonicalQuery(rawQuery)
   for (const name of KEYED_HEADERS) keyed += '\u0000' + keyedHeaderValue(headers[name])
   // One-shot hash: the same digest as a streamed createHash over the same bytes, at a fraction of the cost.
   return `${system}:GET:${JSON.stringify([path, hash('sha256', keyed, 'hex').slice(0, 32)])}`
 }
 
-/** The key prefix that matches every entry of `system` whose path starts with `pathPrefix`. */
+/**
+ * The key prefix that matches every entry of `system` whose path starts with `pathPrefix`, compared character for
+ * character with the path as sent to ION: `/x%3B` matches paths sent with `%3B`, not `;` nor `%3b`. A prefix without
+ * escapes matches every spelling of the paths below it.
+ */
 export function cacheKeyPrefix (system?: string, pathPrefix?: string): string {
   if (!system) return ''
   if (!pathPrefix) return `${system}:GET:`

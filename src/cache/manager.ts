@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import type { CacheDriver } from './driver.ts'
 import type { CacheEntry } from './entry.ts'
-import { refuseToStore } from './policy.ts'
+import { freshness, refuseToStore } from './policy.ts'
 
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'BYPASS'
 
@@ -36,7 +36,10 @@ export interface CacheRequest {
   /** Whether the client allows answering from the cache, and storing ION's answer. */
   lookup: boolean
   store: boolean
-  /** HEAD: answered from a GET entry when there is one; never stored. */
+  /**
+   * HEAD: answered from a GET entry when there is one, else joins a GET or HEAD call in flight for the same key;
+   * never stored.
+   */
   headOnly?: boolean
   /** Called when ION's answer was stored. */
   onStored?: () => void
@@ -75,6 +78,8 @@ export interface ResponseCache {
 
 const STALE_ON_CODES = new Set(['API_001', 'API_002', 'AUTH_003'])
 const STALE_ON_STATUS = new Set([500, 502, 503, 504])
+// HEAD calls in flight are shared under their own name: a GET cannot use a HEAD's answer (it has no body).
+const HEAD_FLIGHT = 'HEAD\u0000'
 
 /**
  * Read-through cache for ION answers: fresh hits, one upstream call for all identical concurrent misses, stale
@@ -179,15 +184,19 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     }
     const body = read.complete
     const answer: Shared = { kind: 'answer', statusCode: origin.statusCode, headers: origin.clientHeaders, body }
-    if (req.store && req.ttlS > 0 && !refuseToStore(req.system, origin.statusCode, origin.upstreamHeaders, body, options.maxEntryBytes)) {
-      const storedAtMs = now()
+    const fresh = req.store && !req.headOnly && req.ttlS > 0 && !refuseToStore(req.system, origin.statusCode, origin.upstreamHeaders, body, options.maxEntryBytes)
+      ? freshness(origin.upstreamHeaders, req.ttlS, options.staleS)
+      : undefined
+    if (fresh && fresh.ttlS > 0) {
+      const nowMs = now()
       const storing = safeSet(req.key, {
         statusCode: origin.statusCode,
         headers: origin.clientHeaders,
         body,
-        storedAtMs,
-        freshUntilMs: storedAtMs + req.ttlS * 1000,
-        staleUntilMs: storedAtMs + (req.ttlS + options.staleS) * 1000,
+        // ION's Age counts: the `age` a hit reports is the answer's age, not only the time it spent here.
+        storedAtMs: nowMs - fresh.ageS * 1000,
+        freshUntilMs: nowMs + fresh.ttlS * 1000,
+        staleUntilMs: nowMs + (fresh.ttlS + fresh.staleS) * 1000,
       })
       settle(answer, storing)
       req.onStored?.()
@@ -219,6 +228,12 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     return { statusCode: origin.statusCode, headers: origin.clientHeaders, body: Readable.from(origin.body), cacheStatus: 'BYPASS' }
   }
 
+  /** The call in flight this request can share: a GET's for both methods, else a HEAD's for a HEAD. */
+  function flightFor (req: CacheRequest): Promise<Shared> | undefined {
+    const get = inflight.get(req.key)
+    return get === undefined && req.headOnly ? inflight.get(HEAD_FLIGHT + req.key) : get
+  }
+
   return {
     driverName: driver.name,
 
@@ -226,7 +241,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       let stale: CacheEntry | undefined
       let lookedUp = false
       // A flight in progress means the entry is missing or stale: join it without a driver round trip.
-      const joinable = req.lookup && !req.headOnly ? inflight.get(req.key) : undefined
+      const joinable = req.lookup ? flightFor(req) : undefined
       if (joinable) {
         misses++
         events.miss?.(req.endpoint)
@@ -248,18 +263,17 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
           events.miss?.(req.endpoint)
         }
       }
-      if (req.headOnly) return passThrough(req)
-
-      const pending = inflight.get(req.key)
+      const pending = flightFor(req)
       if (pending) return follow(req, pending, stale, lookedUp)
 
       let settle!: (s: Shared) => void
       let fail!: (err: unknown) => void
       const shared = new Promise<Shared>((resolve, reject) => { settle = resolve; fail = reject })
       shared.catch(() => {})
-      inflight.set(req.key, shared)
+      const flightKey = req.headOnly ? HEAD_FLIGHT + req.key : req.key
+      inflight.set(flightKey, shared)
       const release = (): void => {
-        if (inflight.get(req.key) === shared) inflight.delete(req.key)
+        if (inflight.get(flightKey) === shared) inflight.delete(flightKey)
       }
       let settled = false
       const settleOnce = (s: Shared, storing?: Promise<void>): void => {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { m3Failure } from '../ion/m3.ts'
+import { KEYED_HEADERS } from './keys.ts'
 
 export interface CachePolicyOptions {
   ttlS: Record<string, number>
@@ -21,6 +22,9 @@ export function requestDirectives (headers: IncomingHttpHeaders): { lookup: bool
   return { lookup: !noCache && headers.range === undefined, store: !noStore && headers.range === undefined }
 }
 
+/** Vary names the key covers (the keyed headers); accept-encoding is never forwarded to ION. */
+const VARY_COVERED = new Set<string>([...KEYED_HEADERS, 'accept-encoding'])
+
 /**
  * Why ION's answer may not be stored, or undefined when it may: only 200s, nothing private or uncacheable, no
  * cookies, no `Vary` the key does not cover, no M3 body that reports a failed transaction, nothing too large.
@@ -32,8 +36,7 @@ export function refuseToStore (system: string, statusCode: number, upstreamHeade
   if (/(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/.test(cc)) return 'cache-control'
   if (upstreamHeaders['set-cookie'] !== undefined) return 'set-cookie'
   const vary = headerText(upstreamHeaders.vary).toLowerCase().split(',').map(s => s.trim()).filter(Boolean)
-  // The key covers accept, accept-language, content-language and the LN company; accept-encoding is never forwarded.
-  if (vary.some(v => !['accept', 'accept-language', 'content-language', 'x-infor-lncompany', 'accept-encoding'].includes(v))) return 'vary'
+  if (vary.some(v => !VARY_COVERED.has(v))) return 'vary'
   if (system === 'm3') {
     let parsed: unknown
     try {
@@ -44,4 +47,52 @@ export function refuseToStore (system: string, statusCode: number, upstreamHeade
     if (m3Failure(parsed)) return 'm3-error'
   }
   return undefined
+}
+
+export interface Freshness {
+  /** Seconds the stored answer is fresh; 0 = not stored. */
+  ttlS: number
+  /** Seconds past that it may still be served when ION fails. */
+  staleS: number
+  /** ION's `Age`: seconds the answer had already spent in caches upstream. */
+  ageS: number
+}
+
+/** A delta-seconds value (`60`, `"60"`); anything else is `NaN`. */
+function deltaSeconds (value: string | undefined): number {
+  const text = value?.replace(/^"(.*)"$/, '$1') ?? ''
+  return /^\d+$/.test(text) ? Number(text) : Number.NaN
+}
+
+/**
+ * How long ION's answer may be served from the cache, as a shared cache (RFC 9111): `s-maxage` first, else
+ * `max-age`, less ION's `Age`, never longer than the gateway's own TTL —
+ * TTL = min(CACHE_TTL_<SYSTEM>, (s-maxage ?? max-age) − Age); 0 (or a directive that is not a number) = not stored.
+ * Without either directive the gateway's TTL applies. `s-maxage`, `must-revalidate` and `proxy-revalidate` forbid
+ * serving the answer once expired without asking ION, so such an entry is never served stale.
+ */
+export function freshness (upstreamHeaders: IncomingHttpHeaders, ttlS: number, staleS: number): Freshness {
+  let maxAge: number | undefined
+  let sMaxAge: number | undefined
+  let revalidate = false
+  const cc = headerText(upstreamHeaders['cache-control']).toLowerCase()
+  if (cc) {
+    for (const directive of cc.split(',')) {
+      const eq = directive.indexOf('=')
+      const name = (eq === -1 ? directive : directive.slice(0, eq)).trim()
+      const value = eq === -1 ? undefined : directive.slice(eq + 1).trim()
+      // A repeated directive counts with its smallest value; an unreadable one as 0 (RFC 9111 4.2.1: consider it stale).
+      if (name === 'max-age') maxAge = Math.min(maxAge ?? Infinity, deltaSeconds(value) || 0)
+      else if (name === 's-maxage') sMaxAge = Math.min(sMaxAge ?? Infinity, deltaSeconds(value) || 0)
+      else if (name === 'must-revalidate' || name === 'proxy-revalidate') revalidate = true
+    }
+  }
+  const ageS = deltaSeconds(headerText(upstreamHeaders.age)) || 0
+  const lifetimeS = sMaxAge ?? maxAge
+  const fresh = lifetimeS === undefined ? ttlS : Math.min(ttlS, lifetimeS - ageS)
+  return {
+    ttlS: Math.max(0, fresh),
+    staleS: revalidate || sMaxAge !== undefined ? 0 : staleS,
+    ageS,
+  }
 }

@@ -14,33 +14,45 @@ export interface M3Failure {
 
 export type M3Record = Record<string, string>
 
+/** An M3 MI program name as the typed route accepts it (`MMS200MI`, `EXT001MI`). */
+export const M3_PROGRAM_PATTERN = '^[A-Z0-9]{3,10}$'
+/** An M3 MI transaction name as the typed route accepts it (`GetItmBasic`). */
+export const M3_TRANSACTION_PATTERN = '^[A-Za-z0-9]{1,15}$'
+const PROGRAM = new RegExp(M3_PROGRAM_PATTERN)
+const TRANSACTION = new RegExp(M3_TRANSACTION_PATTERN)
+
 /**
- * Finds PROGRAM/TRANSACTION in a decoded M3 path below the system prefix, e.g.
- * `/m3api-rest/v2/execute/CRS610MI/LstByNumber;maxrecs=3`. Matrix parameters are dropped from the names.
- * Bulk `…/v2/execute` (no program) and unparsable execute paths return `null`; non-execute paths `undefined`.
+ * The MI call a path below the system prefix names, the path taken exactly as it is sent to ION (not decoded).
+ * M3 ignores matrix parameters when it matches a path, so they are set aside on every segment first
+ * (`/m3api-rest/v2/execute;v=1/CRS610MI/LstByNumber;maxrecs=3` is CRS610MI/LstByNumber). Only exactly
+ * `/m3api-rest/execute/PROGRAM/TRANSACTION` or `/m3api-rest/v2/execute/PROGRAM/TRANSACTION` with plain names (no
+ * percent-encoding, no case variants of the fixed segments) is an MI call; anything else is `undefined`.
  */
-export function parseM3Call (decodedSuffix: string): M3Call | null | undefined {
-  const parts = decodedSuffix.split('/')
-  const at = parts.indexOf('execute')
-  if (at === -1 || parts[at - 1] === undefined) return undefined
-  const version = parts[at - 1] === 'v2' ? 2 : 1
-  const program = parts[at + 1]?.split(';', 1)[0]
-  const transaction = parts[at + 2]?.split(';', 1)[0]
-  if (!program || !transaction || parts.length > at + 3) return null
+export function parseM3Call (path: string): M3Call | undefined {
+  const parts = path.split('/')
+  if (parts.length < 5 || parts.length > 6 || parts[0] !== '') return undefined
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i] as string
+    const semicolon = part.indexOf(';')
+    if (semicolon !== -1) parts[i] = part.slice(0, semicolon)
+  }
+  const version = parts.length === 6 ? 2 : 1
+  if (parts[1] !== 'm3api-rest' || (version === 2 && parts[2] !== 'v2') || parts[version + 1] !== 'execute') return undefined
+  const program = parts[version + 2] as string
+  const transaction = parts[version + 3] as string
+  if (!PROGRAM.test(program) || !TRANSACTION.test(transaction)) return undefined
   return { version, program, transaction }
 }
 
 /**
- * M3 runs writes over GET (`ChgBasicData`, `AddItmBasic`, `DltItm`…). A request is a read — cacheable and safe to
- * retry — only when its method is safe and, for an MI call, its transaction name matches `readTransactions`.
- * Anything unrecognisable under `execute` counts as a write.
+ * M3 runs writes over GET (`ChgBasicData`, `AddItmBasic`, `DltItm`…), so a request is a read — cacheable and safe
+ * to retry — only when it is positively known to be one: GET or HEAD of an MI call (`parseM3Call`) whose transaction
+ * matches `readTransactions`. Every other M3 request (other paths, bulk, unparsable or unusual spellings) is a write.
  */
-export function isM3Read (method: string, decodedSuffix: string, readTransactions: RegExp): boolean {
+export function isM3Read (method: string, path: string, readTransactions: RegExp): boolean {
   if (method !== 'GET' && method !== 'HEAD') return false
-  const call = parseM3Call(decodedSuffix)
-  if (call === undefined) return true
-  if (call === null) return false
-  return readTransactions.test(call.transaction)
+  const call = parseM3Call(path)
+  return call !== undefined && readTransactions.test(call.transaction)
 }
 
 function str (value: unknown): string | undefined {

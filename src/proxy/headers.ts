@@ -20,8 +20,20 @@ const DROP_REQUEST = new Set([
   'x-request-id',
 ])
 
-/** Never relayed to the client: hop-by-hop and ION's cookies. */
-const DROP_RESPONSE = new Set([...HOP_BY_HOP, 'set-cookie'])
+/**
+ * Security headers are the gateway's alone (helmet's set, plus the X-Powered-By helmet removes): ION's would replace
+ * the gateway's strict ones. CORS headers (`access-control-*`) are dropped by prefix for the same reason: an ION
+ * `Access-Control-Allow-Origin: *` would open the gateway to every origin, CORS_ORIGINS or not.
+ */
+const SECURITY_HEADERS = [
+  'content-security-policy', 'content-security-policy-report-only', 'cross-origin-embedder-policy',
+  'cross-origin-opener-policy', 'cross-origin-resource-policy', 'origin-agent-cluster', 'referrer-policy',
+  'strict-transport-security', 'x-content-type-options', 'x-dns-prefetch-control', 'x-download-options',
+  'x-frame-options', 'x-permitted-cross-domain-policies', 'x-xss-protection', 'x-powered-by',
+]
+
+/** Never relayed to the client: hop-by-hop, ION's cookies, and the headers the gateway owns. */
+const DROP_RESPONSE = new Set([...HOP_BY_HOP, 'set-cookie', ...SECURITY_HEADERS])
 
 function connectionListed (value: string | string[] | undefined): Set<string> | undefined {
   // The usual values name no other header (keep-alive is hop-by-hop anyway).
@@ -66,12 +78,15 @@ export interface LocationRewrite {
   routePrefix: string
 }
 
-/** Headers relayed to the client: hop-by-hop and Set-Cookie removed, ION-internal redirects mapped to the gateway. */
+/**
+ * Headers relayed to the client: hop-by-hop, Set-Cookie, CORS and security headers removed, ION-internal redirects
+ * mapped to the gateway.
+ */
 export function clientResponseHeaders (upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>, rewrite?: LocationRewrite): OutgoingHeaders {
   const listed = connectionListed(upstream.connection)
   const out: OutgoingHeaders = {}
   for (const name in upstream) {
-    if (DROP_RESPONSE.has(name) || listed?.has(name)) continue
+    if (DROP_RESPONSE.has(name) || name.startsWith('access-control-') || listed?.has(name)) continue
     const value = upstream[name]
     if (value !== undefined) out[name] = value
   }
@@ -85,4 +100,24 @@ export function clientResponseHeaders (upstream: IncomingHttpHeaders | Record<st
     }
   }
   return out
+}
+
+/**
+ * One Vary from the gateway's own (`Origin`, set by the CORS plugin) and ION's: both decide the answer, so a cache
+ * downstream must key on both. `*` stays `*`.
+ */
+export function mergeVary (own: string | string[] | number, upstream: string | string[]): string {
+  const names: string[] = []
+  const seen = new Set<string>()
+  for (const list of [own, upstream]) {
+    for (const token of (Array.isArray(list) ? list.join(',') : String(list)).split(',')) {
+      const name = token.trim()
+      if (name === '*') return '*'
+      if (name && !seen.has(name.toLowerCase())) {
+        seen.add(name.toLowerCase())
+        names.push(name)
+      }
+    }
+  }
+  return names.join(', ')
 }

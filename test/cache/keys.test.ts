@@ -34,3 +34,22 @@ t.test('prefixes select a system, or a path below it', async t => {
   t.notOk(key.startsWith(cacheKeyPrefix('ln')))
   t.equal(cacheKeyPrefix(), '')
 })
+
+t.test('the path enters the key exactly as sent to ION: no decoding, no normalisation', async t => {
+  const k = (path: string) => cacheKey({ system: 'm3', path, rawQuery: '', headers: {} })
+  t.not(k('/x/LstByNumber;maxrecs=3'), k('/x/LstByNumber%3Bmaxrecs=3'))
+  t.not(k('/x/a%3Bb'), k('/x/a%3bb'), 'escape case')
+  t.not(k('/x/A'), k('/x/%41'), 'even an unreserved character')
+  t.equal(k('/x/a%3Bb'), k('/x/a%3Bb'))
+})
+
+t.test('a prefix with escapes matches only paths sent with the same escapes', async t => {
+  const k = (path: string) => cacheKey({ system: 'ln', path, rawQuery: '', headers: {} })
+  const encoded = cacheKeyPrefix('ln', '/o/Orders%3B')
+  t.ok(k('/o/Orders%3Bx=1').startsWith(encoded))
+  t.notOk(k('/o/Orders;x=1').startsWith(encoded))
+  t.notOk(k('/o/Orders%3bx=1').startsWith(encoded))
+  const plain = cacheKeyPrefix('ln', '/o/Orders')
+  for (const path of ['/o/Orders;x=1', '/o/Orders%3Bx=1', '/o/Orders%3bx=1']) t.ok(k(path).startsWith(plain), `${path} below a plain prefix`)
+  t.ok(k('/o/"quoted"').startsWith(cacheKeyPrefix('ln', '/o/"quo')), 'characters JSON escapes are escaped alike in key and prefix')
+})

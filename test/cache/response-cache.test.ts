@@ -78,3 +78,94 @@ t.test('once the write failed, the next miss calls ION again (the flight is rele
   await sleep(30)
   t.same(errors, ['set', 'set'])
 })
+
+/** An origin whose answers wait until `release()`: every caller is in before ION answers, whatever the machine's load. */
+function heldOrigin (headers: Record<string, string> = {}) {
+  let calls = 0
+  let release!: () => void
+  const released = new Promise<void>(resolve => { release = resolve })
+  return {
+    calls: () => calls,
+    release,
+    async fetchOrigin (): Promise<OriginAnswer> {
+      calls++
+      await released
+      return {
+        statusCode: 200,
+        upstreamHeaders: { 'content-type': 'application/json', ...headers },
+        clientHeaders: { 'content-type': 'application/json', 'content-length': '2' },
+        body: (async function * () { yield Buffer.from('{}') })(),
+        discard () {},
+      }
+    },
+  }
+}
+
+t.test('concurrent HEAD misses share one origin call; a HEAD joins a GET in flight; a GET never joins a HEAD', async t => {
+  const cache = createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 5000 })
+  const heads = heldOrigin()
+  const head = (): CacheRequest => ({ key: 'h', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: heads.fetchOrigin })
+  const pending = Array.from({ length: 100 }, () => cache.fetch(head()))
+  await new Promise(resolve => setImmediate(resolve)) // every lookup done: all 100 are waiting on one flight
+  heads.release()
+  const answers = await Promise.all(pending)
+  t.equal(heads.calls(), 1, `100 HEADs, ${heads.calls()} origin call(s)`)
+  t.ok(answers.every(a => a.statusCode === 200 && a.headers['content-length'] === '2'))
+  t.equal((await cache.fetch(head())).cacheStatus, 'MISS', 'a HEAD answer is never stored')
+
+  const gets = heldOrigin()
+  const headsOnGet = heldOrigin()
+  const get = cache.fetch({ key: 'g', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: gets.fetchOrigin })
+  await new Promise(resolve => setImmediate(resolve))
+  const joined = cache.fetch({ key: 'g', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: headsOnGet.fetchOrigin })
+  await new Promise(resolve => setImmediate(resolve))
+  gets.release()
+  headsOnGet.release()
+  await Promise.all([get, joined])
+  t.equal(gets.calls() + headsOnGet.calls(), 1, 'the HEAD shared the GET\'s call')
+
+  const lone = heldOrigin()
+  const getAfterHead = heldOrigin()
+  const headFirst = cache.fetch({ key: 'x', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: lone.fetchOrigin })
+  await new Promise(resolve => setImmediate(resolve))
+  const getSecond = cache.fetch({ key: 'x', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: getAfterHead.fetchOrigin })
+  await new Promise(resolve => setImmediate(resolve))
+  lone.release()
+  getAfterHead.release()
+  await Promise.all([headFirst, getSecond])
+  t.equal(getAfterHead.calls(), 1, 'the GET made its own call')
+})
+
+t.test('ION\'s max-age shortens the entry\'s life; after s-maxage nothing stale is served', async t => {
+  let clock = 1_000_000
+  const cache = createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 3600, maxEntryBytes: 1 << 20, waitTimeoutMs: 5000, now: () => clock })
+  const answering = (headers: Record<string, string>, statusCode = 200) => async (): Promise<OriginAnswer> => ({
+    statusCode,
+    upstreamHeaders: headers,
+    clientHeaders: {},
+    body: (async function * () { yield Buffer.from('{}') })(),
+    discard () {},
+  })
+  const req = (key: string, fetchOrigin: CacheRequest['fetchOrigin']): CacheRequest => ({ key, system: 'ln', endpoint: 'ln', ttlS: 300, lookup: true, store: true, fetchOrigin })
+
+  await cache.fetch(req('a', answering({ 'cache-control': 'max-age=10' })))
+  clock += 9_000
+  t.equal((await cache.fetch(req('a', answering({})))).cacheStatus, 'HIT', 'fresh for max-age')
+  clock += 2_000
+  t.equal((await cache.fetch(req('a', answering({})))).cacheStatus, 'MISS', 'expired after max-age, not after CACHE_TTL')
+
+  await cache.fetch(req('b', answering({ 'cache-control': 'max-age=10' })))
+  clock += 11_000
+  t.equal((await cache.fetch(req('b', answering({}, 503)))).cacheStatus, 'STALE', 'max-age alone: stale-if-error applies')
+
+  await cache.fetch(req('c', answering({ 'cache-control': 's-maxage=10' })))
+  clock += 11_000
+  const failed = await cache.fetch(req('c', answering({}, 503)))
+  t.equal(failed.statusCode, 503, 's-maxage: ION\'s failure, never the expired entry')
+
+  await cache.fetch(req('d', answering({ 'cache-control': 'max-age=60', age: '20' })))
+  clock += 5_000
+  const aged = await cache.fetch(req('d', answering({})))
+  t.equal(aged.cacheStatus, 'HIT')
+  t.equal(aged.ageS, 25, 'age = ION\'s Age + the time spent here')
+})

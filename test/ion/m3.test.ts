@@ -3,22 +3,51 @@ import { isM3Read, m3Failure, m3Records, parseM3Call } from '../../src/ion/m3.ts
 
 const reads = /^(Get|Lst|Sel|Search)/
 
-t.test('parses program and transaction, matrix parameters dropped', async t => {
+t.test('parses program and transaction of an MI execute path, matrix parameters set aside on every segment', async t => {
   t.same(parseM3Call('/m3api-rest/v2/execute/CRS610MI/LstByNumber;maxrecs=3;returncols=CUNO'), { version: 2, program: 'CRS610MI', transaction: 'LstByNumber' })
   t.same(parseM3Call('/m3api-rest/execute/MMS200MI/GetItmBasic'), { version: 1, program: 'MMS200MI', transaction: 'GetItmBasic' })
-  t.equal(parseM3Call('/m3api-rest/v2/execute'), null, 'bulk')
-  t.equal(parseM3Call('/m3api-rest/execute/MMS200MI/GetItmBasic/extra'), null)
+  t.same(parseM3Call('/m3api-rest/v2/execute;v=1/CRS610MI/ChgBasicData'), { version: 2, program: 'CRS610MI', transaction: 'ChgBasicData' })
+  t.same(parseM3Call('/m3api-rest;a=1/v2;b=2/execute;c=3/CRS610MI;d=4/LstByNumber;e=5'), { version: 2, program: 'CRS610MI', transaction: 'LstByNumber' })
+  t.equal(parseM3Call('/m3api-rest/v2/execute'), undefined, 'bulk')
+  t.equal(parseM3Call('/m3api-rest/execute/MMS200MI/GetItmBasic/extra'), undefined, 'extra segment')
+  t.equal(parseM3Call('/m3api-rest/execute/MMS200MI/GetItmBasic/'), undefined, 'trailing slash')
   t.equal(parseM3Call('/m3api-rest/csrf'), undefined)
+  t.equal(parseM3Call('/x/m3api-rest/v2/execute/MMS200MI/GetItmBasic'), undefined, 'execute found further down is not an MI path')
 })
 
-t.test('M3 writes over GET are not reads', async t => {
+t.test('a read is positively known: GET/HEAD of exactly /m3api-rest[/v2]/execute/PROGRAM/TRANSACTION, plain names, a read transaction', async t => {
   t.ok(isM3Read('GET', '/m3api-rest/v2/execute/MMS200MI/GetItmBasic', reads))
   t.ok(isM3Read('HEAD', '/m3api-rest/execute/CRS610MI/LstByNumber;maxrecs=3', reads))
-  t.notOk(isM3Read('GET', '/m3api-rest/v2/execute/CRS610MI/ChgBasicData', reads))
-  t.notOk(isM3Read('GET', '/m3api-rest/execute/MMS200MI/AddItmBasic', reads))
-  t.notOk(isM3Read('GET', '/m3api-rest/execute/MMS200MI/Get;x=1/Dlt', reads), 'unparsable execute path counts as a write')
-  t.notOk(isM3Read('POST', '/m3api-rest/v2/execute', reads))
-  t.ok(isM3Read('GET', '/m3api-rest/metadata', reads), 'non-MI GETs are reads')
+  t.ok(isM3Read('GET', '/m3api-rest/v2;x=1/execute;y=2/CRS610MI/LstByNumber;maxrecs=3', reads), 'matrix parameters anywhere')
+})
+
+t.test('anything else is a write: never cached, never retried', async t => {
+  const writes: Array<[string, string, string]> = [
+    ['GET', '/m3api-rest/v2/execute/CRS610MI/ChgBasicData', 'a write transaction'],
+    ['GET', '/m3api-rest/execute/MMS200MI/AddItmBasic', 'v1 write'],
+    ['GET', '/m3api-rest/v2/execute;v=1/CRS610MI/ChgBasicData', 'matrix parameter on execute (M3 ignores it and runs the write)'],
+    ['GET', '/m3api-rest;v=2/execute/CRS610MI/ChgBasicData', 'matrix parameter on m3api-rest'],
+    ['GET', '/m3api-rest/v2;x/execute/CRS610MI/ChgBasicData', 'matrix parameter on v2'],
+    ['GET', '/m3api-rest/execute/MMS200MI/Get;x=1/Dlt', 'extra segment after the transaction'],
+    ['GET', '/m3api-rest/v2/execute/MMS200MI/GetItmBasic/x', 'extra segment'],
+    ['GET', '/M3API-REST/v2/execute/MMS200MI/GetItmBasic', 'case variant of m3api-rest'],
+    ['GET', '/m3api-rest/V2/execute/MMS200MI/GetItmBasic', 'case variant of v2'],
+    ['GET', '/m3api-rest/v2/Execute/MMS200MI/GetItmBasic', 'case variant of execute'],
+    ['GET', '/m3api-rest/v2/execute/mms200mi/GetItmBasic', 'lower-case program'],
+    ['GET', '/m3api-rest/v2/execute/MMS200MI/getItmBasic', 'transaction not matching M3_READ_TRANSACTIONS'],
+    ['GET', '/m3api-rest/v2/execute/MMS200MI/Get%49tmBasic', 'encoded character in the transaction'],
+    ['GET', '/m3api-rest/v2/execute/MMS200MI/GetItmBasic%3Bx', 'encoded ; in the transaction'],
+    ['GET', '/m3api-rest/v2/execute/MMS200MI/Get-Itm', 'not a plain name'],
+    ['GET', '/m3api-rest/v2/execute/MMS200MI/;x=1', 'empty transaction'],
+    ['GET', '/m3api-rest/v2/v2/execute/MMS200MI/GetItmBasic', 'doubled version'],
+    ['GET', '/m3api-rest/v3/execute/MMS200MI/GetItmBasic', 'unknown version'],
+    ['GET', '/m3api-rest/metadata', 'an M3 path that is not an MI call'],
+    ['GET', '/m3api-rest/v2/execute', 'bulk over GET'],
+    ['POST', '/m3api-rest/v2/execute', 'bulk'],
+    ['POST', '/m3api-rest/v2/execute/MMS200MI/GetItmBasic', 'unsafe method'],
+    ['OPTIONS', '/m3api-rest/v2/execute/MMS200MI/GetItmBasic', 'OPTIONS'],
+  ]
+  for (const [method, path, why] of writes) t.notOk(isM3Read(method, path, reads), `${method} ${path}: ${why}`)
 })
 
 t.test('finds M3 failures in v1 and v2 answers', async t => {

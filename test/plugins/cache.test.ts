@@ -5,6 +5,7 @@ import { createEmulator } from '../../src/emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
 import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway } from '../helpers/gateway.ts'
+import { rawRequest } from '../helpers/http.ts'
 import { startRedis } from '../helpers/redis.ts'
 
 const M3 = '/ACME_TST/M3/m3api-rest/v2/execute'
@@ -237,4 +238,103 @@ t.test('metrics: hits, misses and stale served with bounded endpoint labels', as
   t.match(text, /cache_stale_served_total\{endpoint="m3:MMS200MI\/GetItmBasic"\} 1/)
   t.notMatch(text, /RND/, 'transactions never stored never become labels')
   t.ok((gw.app.responseCache?.hitRatio() ?? 0) > 0, 'hit ratio for /ready')
+})
+
+t.test('the key is the path as sent to ION: ;maxrecs=3 and %3Bmaxrecs=3 are two entries (ION answers them differently)', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const plain = await rawRequest(gw.url, 'GET /m3/m3api-rest/v2/execute/CRS610MI/LstByNumber;maxrecs=3 HTTP/1.1\nHost: x\nConnection: close')
+  t.equal(plain.status, 200)
+  t.match(plain.raw, /x-cache: MISS/i)
+  t.match((await rawRequest(gw.url, 'GET /m3/m3api-rest/v2/execute/CRS610MI/LstByNumber;maxrecs=3 HTTP/1.1\nHost: x\nConnection: close')).raw, /x-cache: HIT/i)
+  const encoded = await rawRequest(gw.url, 'GET /m3/m3api-rest/v2/execute/CRS610MI/LstByNumber%3Bmaxrecs=3 HTTP/1.1\nHost: x\nConnection: close')
+  const calls = gw.emulator.stats.calls(`${M3}/CRS610MI/LstByNumber%3Bmaxrecs=3`)
+  t.equal(calls, 1, `the encoded spelling reached ION (saw ${calls} calls)`)
+  t.equal(encoded.status, 400, `ION's own answer to it (got ${encoded.status})`)
+  t.notMatch(encoded.raw, /x-cache: HIT/i)
+
+  // The same for a system where such a path is a cacheable read: one entry per spelling.
+  const ln = '/lnapi/odata/tdapi.slsSalesOrder/Orders'
+  for (const [spelling, body] of [[';x=1', 'semicolon'], ['%3Bx=1', 'encoded'], ['%3bx=1', 'lower-case escape']] as const) {
+    gw.emulator.faults.respondNext(1, { status: 200, body: { spelling: body } }, `/ACME_TST/LN${ln}${spelling}`)
+    const first = await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nConnection: close`)
+    t.match(first.raw, /x-cache: MISS/i, `${spelling}: its own entry`)
+    t.match(first.raw, new RegExp(`"spelling":"${body}"`))
+    const again = await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nConnection: close`)
+    t.match(again.raw, /x-cache: HIT/i, `${spelling}: a repeat hits`)
+    t.match(again.raw, new RegExp(`"spelling":"${body}"`), `${spelling}: with its own answer`)
+  }
+})
+
+t.test('purge by prefix compares the prefix with the path as sent to ION, escapes included', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const ln = '/lnapi/odata/tdapi.slsSalesOrder/Orders'
+  for (const spelling of [';x=1', '%3Bx=1']) {
+    gw.emulator.faults.respondNext(1, { status: 200, body: { spelling } }, `/ACME_TST/LN${ln}${spelling}`)
+    await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nConnection: close`)
+  }
+  // The query string is decoded once: %253B is the prefix /…/Orders%3B.
+  const purge = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}%253B`, { method: 'DELETE' })
+  t.same(await purge.body.json(), { purged: 1 })
+  t.match((await rawRequest(gw.url, `GET /ln${ln};x=1 HTTP/1.1\nHost: x\nConnection: close`)).raw, /x-cache: HIT/i, 'the ; spelling is kept')
+  const all = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}`, { method: 'DELETE' })
+  t.same(await all.body.json(), { purged: 1 }, 'a plain prefix reaches every spelling below it')
+})
+
+t.test('Prefer is part of the key: two LN page sizes are two entries', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const orders = `${gw.url}/ln/lnapi/odata/tdapi.slsSalesOrder/Orders`
+  const prefers = ['odata.maxpagesize=2', 'odata.maxpagesize=5', 'return=minimal']
+  for (const prefer of prefers) t.equal((await get(orders, { prefer })).headers['x-cache'], 'MISS', `${prefer}: its own entry`)
+  for (const prefer of prefers) t.equal((await get(orders, { prefer })).headers['x-cache'], 'HIT', `${prefer} again`)
+  const calls = gw.emulator.stats.calls('/ACME_TST/LN/lnapi/odata/tdapi.slsSalesOrder/Orders')
+  t.equal(calls, prefers.length, `one ION call per Prefer value (saw ${calls})`)
+})
+
+t.test('ION\'s Cache-Control is honoured: max-age=0, no-cache and s-maxage=0 (before max-age) are not stored', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const path = '/lnapi/odata/tdapi.slsSalesOrder/Orders'
+  const cases: Array<[string, boolean]> = [
+    ['max-age=0', false],
+    ['no-cache', false],
+    ['public, s-maxage=0, max-age=600', false],
+    ['max-age=600, s-maxage=0', false],
+    ['max-age=abc', false],
+    ['max-age=600', true],
+    ['public, s-maxage=600, max-age=0', true],
+  ]
+  for (const [cacheControl, stored] of cases) {
+    const url = `${gw.url}/ln${path}?probe=${encodeURIComponent(cacheControl)}`
+    gw.emulator.faults.respondNext(1, { status: 200, headers: { 'cache-control': cacheControl }, body: { value: [] } }, `/ACME_TST/LN${path}`)
+    t.equal((await get(url)).headers['x-cache'], 'MISS')
+    t.equal((await get(url)).headers['x-cache'], stored ? 'HIT' : 'MISS', `Cache-Control: ${cacheControl} → ${stored ? 'stored' : 'not stored'}`)
+  }
+})
+
+t.test('100 concurrent HEAD misses cause one call to ION', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const resource = '/ACME_TST/IDM/api/items/MDS_File-3-20-LATEST/resource'
+  await get(`${gw.url}/health`)
+  // ION holds its answer long enough for every HEAD to arrive while the first is in flight.
+  gw.emulator.faults.latency(1000, resource)
+  const answers = await Promise.all(Array.from({ length: 100 }, () => get(`${gw.url}/idm/api/items/MDS_File-3-20-LATEST/resource`, {}, 'HEAD')))
+  const statuses = new Set(answers.map(a => a.status))
+  t.same([...statuses], [200], 'all answered')
+  t.ok(answers.every(a => a.headers['content-length'] === answers[0]?.headers['content-length'] && a.text === ''), 'same headers, no body')
+  const calls = gw.emulator.stats.calls(resource)
+  t.equal(calls, 1, `100 HEADs, ${calls} call(s) to ION`)
+  gw.emulator.faults.clear()
+  t.equal((await get(`${gw.url}/idm/api/items/MDS_File-3-20-LATEST/resource`, {}, 'HEAD')).headers['x-cache'], 'MISS', 'a HEAD answer is never stored')
+})
+
+t.test('a GET with Content-Length: 0 is cached like a GET without a body', async t => {
+  const gw = await gatewayWith(t, 'memory')
+  const head = 'GET /m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A107 HTTP/1.1\nHost: x\nContent-Length: 0\nConnection: close'
+  const first = await rawRequest(gw.url, head)
+  t.equal(first.status, 200)
+  t.match(first.raw, /x-cache: MISS/i)
+  const second = await rawRequest(gw.url, head)
+  t.match(second.raw, /x-cache: HIT/i)
+  t.equal(gw.emulator.stats.calls(ITEM_PATH), 1)
+  const plain = await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A107`)
+  t.equal(plain.headers['x-cache'], 'HIT', 'the same entry as without the header')
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.ts'
+import { securityHeaders } from '../../src/edge/security-headers.ts'
+import { clientResponseHeaders, mergeVary, upstreamRequestHeaders } from '../../src/proxy/headers.ts'
 
 const own = { token: 'service-token', requestId: 'req-1', clientIp: '10.1.2.3' }
 
@@ -68,4 +69,42 @@ t.test('ION-internal redirects are mapped to the gateway prefix; off-site ones a
   t.equal(clientResponseHeaders({ location: '/ACME/M3/x' }, rewrite).location, '/m3/x')
   t.equal(clientResponseHeaders({ location: '/ACME/M3x/y' }, rewrite).location, '/ACME/M3x/y')
   t.equal(clientResponseHeaders({ location: 'http://127.0.0.1:9/steal' }, rewrite).location, 'http://127.0.0.1:9/steal')
+})
+
+t.test('ION\'s CORS headers and the gateway\'s security headers are never relayed from ION', async t => {
+  const out = clientResponseHeaders({
+    'access-control-allow-origin': '*',
+    'access-control-allow-credentials': 'true',
+    'access-control-expose-headers': 'x-secret',
+    'access-control-anything-new': 'x',
+    'x-powered-by': 'ION',
+    'content-type': 'application/json',
+  })
+  t.same(out, { 'content-type': 'application/json' })
+  // Every header helmet can set, with every option on: none of ION's may replace the gateway's.
+  const helmetAll = securityHeaders({
+    contentSecurityPolicy: { reportOnly: true },
+    crossOriginEmbedderPolicy: true,
+    crossOriginOpenerPolicy: true,
+    crossOriginResourcePolicy: true,
+    originAgentCluster: true,
+    referrerPolicy: true,
+    strictTransportSecurity: true,
+    xContentTypeOptions: true,
+    xDnsPrefetchControl: true,
+    xDownloadOptions: true,
+    xFrameOptions: true,
+    xPermittedCrossDomainPolicies: true,
+    xXssProtection: true,
+  })
+  const names = [...new Set([...Object.keys(securityHeaders()), ...Object.keys(helmetAll), 'content-security-policy'])]
+  t.ok(names.length >= 13, `helmet's set: ${names.join(', ')}`)
+  t.same(clientResponseHeaders(Object.fromEntries(names.map(n => [n, 'from ION']))), {})
+})
+
+t.test('Vary: the gateway\'s and ION\'s names, once each; * wins', async t => {
+  t.equal(mergeVary('Origin', 'Accept, accept-language'), 'Origin, Accept, accept-language')
+  t.equal(mergeVary('Origin', 'origin'), 'Origin')
+  t.equal(mergeVary(['Origin'], ['Accept', 'Accept-Language']), 'Origin, Accept, Accept-Language')
+  t.equal(mergeVary('Origin', '*'), '*')
 })

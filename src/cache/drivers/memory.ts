@@ -1,17 +1,28 @@
 import { LRUCache } from 'lru-cache'
 import type { CacheDriver } from '../driver.ts'
-import { entrySizeBytes, type CacheEntry } from '../entry.ts'
+import { entrySizeBytes, stringSizeBytes, type CacheEntry } from '../entry.ts'
 
 export interface MemoryDriverOptions {
-  /** Upper bound of the bytes held (bodies plus headers), evicting least recently used entries. */
+  /** Upper bound of the bytes held (keys, bodies, headers and per-entry bookkeeping), evicting least recently used entries. */
   maxBytes: number
+}
+
+/**
+ * The body in a Buffer of its own. A small Buffer is usually a slice of Node's shared 8 KiB pool, and holding the
+ * slice holds the whole slab: 3 KB bodies held ~4 KB each.
+ */
+function ownedBody (body: Buffer): Buffer {
+  if (body.byteOffset === 0 && body.buffer.byteLength === body.length) return body
+  const copy = Buffer.allocUnsafeSlow(body.length)
+  body.copy(copy)
+  return copy
 }
 
 /** A process-local LRU bounded by size (lru-cache), entries expiring by TTL. */
 export function createMemoryDriver ({ maxBytes }: MemoryDriverOptions): CacheDriver & { sizeBytes (): number } {
   const lru = new LRUCache<string, CacheEntry>({
     maxSize: maxBytes,
-    sizeCalculation: entry => Math.max(1, entrySizeBytes(entry)),
+    sizeCalculation: (entry, key) => entrySizeBytes(entry) + stringSizeBytes(key),
     // An entry larger than the whole cache is simply not stored.
     maxEntrySize: maxBytes,
     ttlAutopurge: false,
@@ -22,7 +33,7 @@ export function createMemoryDriver ({ maxBytes }: MemoryDriverOptions): CacheDri
       return lru.get(key)
     },
     async set (key, entry, ttlMs) {
-      lru.set(key, entry, { ttl: Math.max(1, ttlMs) })
+      lru.set(key, { ...entry, body: ownedBody(entry.body) }, { ttl: Math.max(1, ttlMs) })
     },
     async delete (key) {
       lru.delete(key)
