@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
+import { LRUCache } from 'lru-cache'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import type { CacheDriver } from './driver.ts'
 import type { CacheEntry } from './entry.ts'
@@ -89,6 +90,11 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
   const { driver, events = {} } = options
   const now = options.now ?? Date.now
   const inflight = new Map<string, Promise<Shared>>()
+  // A lookup that was still on its way to the driver when another request stored the entry comes back empty, after
+  // that request's flight is over: without this it would call ION again. Each completed store gets a sequence
+  // number; a miss whose lookup began before its key's last store reads the driver once more.
+  const storedSeq = new LRUCache<string, number>({ max: 10000 })
+  let storeSeq = 0
   let hits = 0
   let misses = 0
 
@@ -103,7 +109,16 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
   }
 
   function safeSet (key: string, entry: CacheEntry): Promise<void> {
-    return driver.set(key, entry, entry.staleUntilMs - now()).catch(err => events.error?.(err, 'set'))
+    return driver.set(key, entry, entry.staleUntilMs - now())
+      .then(() => { storedSeq.set(key, ++storeSeq) }, err => events.error?.(err, 'set'))
+  }
+
+  /** The entry as the driver holds it now: for a lookup that raced a store (see storedSeq). */
+  async function lookUp (key: string): Promise<{ entry?: CacheEntry, failed: boolean }> {
+    const seqBefore = storeSeq
+    const found = await safeGet(key)
+    if (found.failed || (found.entry && now() < found.entry.freshUntilMs)) return found
+    return (storedSeq.get(key) ?? 0) > seqBefore ? safeGet(key) : found
   }
 
   function fromEntry (entry: CacheEntry, cacheStatus: CacheStatus): CachedAnswer {
@@ -248,7 +263,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
         return follow(req, joinable, undefined, true)
       }
       if (req.lookup) {
-        const found = await safeGet(req.key)
+        const found = await lookUp(req.key)
         lookedUp = !found.failed
         if (found.entry) {
           if (now() < found.entry.freshUntilMs) {

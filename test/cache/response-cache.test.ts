@@ -169,3 +169,36 @@ t.test('ION\'s max-age shortens the entry\'s life; after s-maxage nothing stale 
   t.equal(aged.cacheStatus, 'HIT')
   t.equal(aged.ageS, 25, 'age = ION\'s Age + the time spent here')
 })
+
+t.test('a lookup that read the driver before the leader stored the entry does not call ION again', async t => {
+  // The second request's read reaches the driver first (empty) but its answer comes back only after the leader has
+  // fetched, stored and released its flight, as with a slow Redis round trip. Gated by promises, not by time.
+  const inner = createMemoryDriver({ maxBytes: 1 << 20 })
+  let releaseRead!: () => void
+  const readHeld = new Promise<void>(resolve => { releaseRead = resolve })
+  let reads = 0
+  const driver: CacheDriver = {
+    ...inner,
+    name: 'late-reads',
+    async get (key) {
+      const read = ++reads
+      const snapshot = await inner.get(key)
+      if (read === 2) await readHeld
+      return snapshot
+    },
+  }
+  const cache = createResponseCache({ driver, staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
+  const origin = originCounting()
+  // Both look up before either has a flight; the second read is the one held.
+  const first = cache.fetch(request(origin))
+  const second = cache.fetch(request(origin))
+  const leader = await first
+  t.equal(leader.cacheStatus, 'MISS')
+  t.ok(await inner.get('k'), 'the leader stored the entry')
+  // The leader's flight is released once its store settled: let those callbacks run.
+  await new Promise(resolve => setImmediate(resolve))
+  releaseRead()
+  const late = await second
+  t.equal(origin.calls(), 1, `ION called once (saw ${origin.calls()})`)
+  t.equal(late.cacheStatus, 'HIT', `the late lookup reads the stored entry (${late.cacheStatus}, ${reads} reads)`)
+})
