@@ -74,6 +74,8 @@ export interface ResponseCache {
   purge (keyPrefix?: string): Promise<number>
   /** Hits / (hits + misses) since start, 0 when nothing was looked up. */
   hitRatio (): number
+  /** Resolves once every store begun so far has reached the driver (or failed): requests never wait for it. */
+  whenIdle (): Promise<void>
   readonly driverName: string
 }
 
@@ -108,9 +110,13 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     }
   }
 
+  const pendingStores = new Set<Promise<void>>()
   function safeSet (key: string, entry: CacheEntry): Promise<void> {
-    return driver.set(key, entry, entry.staleUntilMs - now())
+    const storing = driver.set(key, entry, entry.staleUntilMs - now())
       .then(() => { storedSeq.set(key, ++storeSeq) }, err => events.error?.(err, 'set'))
+      .finally(() => pendingStores.delete(storing))
+    pendingStores.add(storing)
+    return storing
   }
 
   /** The entry as the driver holds it now: for a lookup that raced a store (see storedSeq). */
@@ -321,6 +327,10 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
         events.error?.(err, 'purge')
         throw new GatewayError('SYS_001', 'The cache could not be purged', { statusCode: 503, cause: err })
       }
+    },
+
+    async whenIdle () {
+      while (pendingStores.size > 0) await Promise.allSettled([...pendingStores])
     },
 
     hitRatio () {

@@ -4,7 +4,7 @@ import { request } from 'undici'
 import { createEmulator } from '../../src/emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
 import { writeKeysFile } from '../helpers/api-keys.ts'
-import { startGateway } from '../helpers/gateway.ts'
+import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { rawRequest } from '../helpers/http.ts'
 import { startRedis } from '../helpers/redis.ts'
 
@@ -15,6 +15,11 @@ async function get (url: string, headers: Record<string, string> = {}, method: '
   const res = await request(url, { headers, method })
   const text = await res.body.text()
   return { status: res.statusCode, headers: res.headers, text }
+}
+
+/** Waits until the gateway's pending cache writes have reached the driver (a signal, not a sleep). */
+async function stored (gw: GatewayUnderTest): Promise<void> {
+  await gw.app.responseCache?.whenIdle()
 }
 
 /** Each behaviour runs against both drivers: the memory one, and Redis on a private server. */
@@ -29,7 +34,7 @@ for (const driver of ['memory', 'redis'] as const) {
     const gw = await gatewayWith(t, driver)
     const first = await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)
     t.equal(first.headers['x-cache'], 'MISS')
-    await sleep(20) // the store is not awaited by the request
+    await stored(gw) // the store is not awaited by the request
     const second = await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`)
     t.equal(second.status, 200)
     t.equal(second.headers['x-cache'], 'HIT')
@@ -45,7 +50,7 @@ for (const driver of ['memory', 'redis'] as const) {
   t.test(`${driver}: ?a=1&b=2 and ?b=2&a=1 share an entry`, async t => {
     const gw = await gatewayWith(t, driver)
     await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/LstByNumber?maxrecs=2&CUNO=10001`)
-    await sleep(20)
+    await stored(gw)
     const swapped = await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/LstByNumber?CUNO=10001&maxrecs=2`)
     t.equal(swapped.headers['x-cache'], 'HIT')
     t.equal(gw.emulator.stats.calls(`${M3}/CRS610MI/LstByNumber`), 1)
@@ -56,7 +61,7 @@ for (const driver of ['memory', 'redis'] as const) {
     const orders = `${gw.url}/ln/lnapi/odata/tdapi.slsSalesOrder/Orders`
     const variants: Array<Record<string, string>> = [{}, { 'x-infor-lncompany': '100' }, { 'x-infor-lncompany': '200' }, { 'x-infor-lncompany': '100', 'accept-language': 'nl-NL' }]
     for (const headers of variants) t.equal((await get(orders, headers)).headers['x-cache'], 'MISS', JSON.stringify(headers))
-    await sleep(20)
+    await stored(gw)
     for (const headers of variants) t.equal((await get(orders, headers)).headers['x-cache'], 'HIT', `${JSON.stringify(headers)} again`)
     t.equal(gw.emulator.stats.calls('/ACME_TST/LN/lnapi/odata/tdapi.slsSalesOrder/Orders'), variants.length)
   })
@@ -65,7 +70,7 @@ for (const driver of ['memory', 'redis'] as const) {
     const gw = await gatewayWith(t, driver)
     for (const write of ['MMS200MI/AddItmBasic?ITNO=Z1&ITDS=x', 'CRS610MI/ChgBasicData?CUNO=10001&CUNM=y', 'MMS200MI/DltItmBasic?ITNO=Z1']) {
       const a = await get(`${gw.url}/m3/m3api-rest/v2/execute/${write}`)
-      await sleep(20)
+      await stored(gw)
       const b = await get(`${gw.url}/m3/m3api-rest/v2/execute/${write}`)
       t.equal(a.headers['x-cache'], 'BYPASS', `${write} bypasses the cache`)
       t.equal(b.headers['x-cache'], 'BYPASS')
@@ -78,12 +83,12 @@ for (const driver of ['memory', 'redis'] as const) {
     const gw = await gatewayWith(t, driver, { UPSTREAM_RETRIES: '0' })
     const bad = `${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=NOPE`
     t.equal((await get(bad)).status, 400)
-    await sleep(20)
+    await stored(gw)
     t.equal((await get(bad)).headers['x-cache'], 'MISS', 'an M3 400 is not cached')
     gw.emulator.faults.failNext(1, 500, `${M3}/CRS610MI/GetBasicData`)
     const url = `${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`
     t.equal((await get(url)).status, 500)
-    await sleep(20)
+    await stored(gw)
     const next = await get(url)
     t.equal(next.status, 200, 'a 500 is not cached')
     t.equal(next.headers['x-cache'], 'MISS')
@@ -92,7 +97,7 @@ for (const driver of ['memory', 'redis'] as const) {
       const path = '/ln/lnapi/odata/tdapi.slsSalesOrder/Orders'
       gw.emulator.faults.respondNext(1, { status: 200, headers, body: { value: [] } }, '/ACME_TST/LN/')
       await get(`${gw.url}${path}?probe=${encodeURIComponent(JSON.stringify(headers))}`)
-      await sleep(20)
+      await stored(gw)
       const again = await get(`${gw.url}${path}?probe=${encodeURIComponent(JSON.stringify(headers))}`)
       t.equal(again.headers['x-cache'], 'MISS', `not stored: ${JSON.stringify(headers)}`)
     }
@@ -131,12 +136,12 @@ for (const driver of ['memory', 'redis'] as const) {
     const url = `${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10005`
     await get(url)
     await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/ChgBasicData?CUNO=10005&CUNM=Changed`)
-    await sleep(20)
+    await stored(gw)
     t.equal((await get(url)).headers['x-cache'], 'HIT')
     const refreshed = await get(url, { 'cache-control': 'no-cache' })
     t.equal(refreshed.headers['x-cache'], 'BYPASS')
     t.match(refreshed.text, /Changed/)
-    await sleep(20)
+    await stored(gw)
     const after = await get(url)
     t.equal(after.headers['x-cache'], 'HIT')
     t.match(after.text, /Changed/, 'the entry was refreshed')
@@ -150,7 +155,7 @@ for (const driver of ['memory', 'redis'] as const) {
     const admin = { method: 'DELETE' as const, headers: { 'x-api-key': keys.ops } }
     await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`, client)
     await get(`${gw.url}/m3/m3api-rest/v2/execute/CRS610MI/GetBasicData?CUNO=10001`, client)
-    await sleep(20)
+    await stored(gw)
     const purge = await request(`${gw.url}/admin/cache?system=m3&prefix=/m3api-rest/v2/execute/MMS200MI`, admin)
     t.same(await purge.body.json(), { purged: 1 })
     t.equal((await get(`${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`, client)).headers['x-cache'], 'MISS')
@@ -167,7 +172,7 @@ t.test('typed M3 route shares the cache with the pass-through v2 call', async t 
   const gw = await gatewayWith(t, 'memory')
   const typed = await get(`${gw.url}/m3/mi/MMS200MI/GetItmBasic?ITNO=A102`)
   t.equal(typed.headers['x-cache'], 'MISS')
-  await sleep(20)
+  await stored(gw)
   t.equal((await get(`${gw.url}/m3/mi/MMS200MI/GetItmBasic?ITNO=A102`)).headers['x-cache'], 'HIT')
   t.equal(gw.emulator.stats.calls(ITEM_PATH), 1)
 })
@@ -180,7 +185,7 @@ t.test('bodies over CACHE_MAX_ENTRY_BYTES stream through and are not stored', as
   for await (const chunk of first.body) size += (chunk as Buffer).length
   t.equal(size, 300000)
   t.equal(first.headers['x-cache'], 'MISS')
-  await sleep(20)
+  await stored(gw)
   const second = await get(url)
   t.equal(second.headers['x-cache'], 'MISS')
   t.equal(gw.emulator.stats.calls('/ACME_TST/IDM/api/items/MDS_File-3-20-LATEST/resource'), 2)
@@ -193,7 +198,7 @@ t.test('two gateway instances on one Redis share hits', async t => {
   const env = { CACHE_DRIVER: 'redis', REDIS_URL: redis.url }
   const [a, b] = await Promise.all([startGateway(t, { emulator, env }), startGateway(t, { emulator, env })])
   await get(`${a.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A103`)
-  await sleep(30)
+  await stored(a)
   const fromB = await get(`${b.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A103`)
   t.equal(fromB.headers['x-cache'], 'HIT')
   t.equal(emulator.stats.calls(ITEM_PATH), 1)
@@ -227,7 +232,7 @@ t.test('metrics: hits, misses and stale served with bounded endpoint labels', as
   const gw = await gatewayWith(t, 'memory', { CACHE_TTL_M3: '1', UPSTREAM_RETRIES: '0' })
   const url = `${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A106`
   await get(url)
-  await sleep(20)
+  await stored(gw)
   await get(url)
   for (let i = 0; i < 20; i++) await get(`${gw.url}/m3/m3api-rest/v2/execute/RND${i}MI/GetX?x=${i}`)
   await sleep(1100)
@@ -266,17 +271,20 @@ t.test('the key is the path as sent to ION: ;maxrecs=3 and %3Bmaxrecs=3 are two 
 })
 
 t.test('purge by prefix compares the prefix with the path as sent to ION, escapes included', async t => {
-  const gw = await gatewayWith(t, 'memory')
+  const keys = writeKeysFile(t)
+  const gw = await gatewayWith(t, 'memory', { CLIENT_API_KEYS_FILE: keys.file })
   const ln = '/lnapi/odata/tdapi.slsSalesOrder/Orders'
   for (const spelling of [';x=1', '%3Bx=1']) {
     gw.emulator.faults.respondNext(1, { status: 200, body: { spelling } }, `/ACME_TST/LN${ln}${spelling}`)
-    await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nConnection: close`)
+    await rawRequest(gw.url, `GET /ln${ln}${spelling} HTTP/1.1\nHost: x\nx-api-key: ${keys.portal}\nConnection: close`)
   }
+  await stored(gw)
+  const admin = { method: 'DELETE' as const, headers: { 'x-api-key': keys.ops } }
   // The query string is decoded once: %253B is the prefix /…/Orders%3B.
-  const purge = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}%253B`, { method: 'DELETE' })
+  const purge = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}%253B`, admin)
   t.same(await purge.body.json(), { purged: 1 })
-  t.match((await rawRequest(gw.url, `GET /ln${ln};x=1 HTTP/1.1\nHost: x\nConnection: close`)).raw, /x-cache: HIT/i, 'the ; spelling is kept')
-  const all = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}`, { method: 'DELETE' })
+  t.match((await rawRequest(gw.url, `GET /ln${ln};x=1 HTTP/1.1\nHost: x\nx-api-key: ${keys.portal}\nConnection: close`)).raw, /x-cache: HIT/i, 'the ; spelling is kept')
+  const all = await request(`${gw.url}/admin/cache?system=ln&prefix=${ln}`, admin)
   t.same(await all.body.json(), { purged: 1 }, 'a plain prefix reaches every spelling below it')
 })
 
