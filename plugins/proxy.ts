@@ -209,7 +209,7 @@ async function passThrough (app: FastifyInstance, target: SystemTarget, request:
     rawQuery: guarded.rawQuery,
     decodedSuffix: guarded.decodedSuffix,
     headers: request.headers,
-    body: await forwardableBody(request.raw),
+    body: await forwardableBody(request.raw, { maxBytes: app.config.requestLimits.maxUploadBytes }),
     requestId: request.id,
     clientIp: request.ip,
     trace: (request.upstreamTrace = {}),
