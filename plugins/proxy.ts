@@ -214,7 +214,7 @@ async function passThrough (app: FastifyInstance, target: SystemTarget, request:
     upstreamPath: guarded.upstreamPath,
     rawQuery: guarded.rawQuery,
     headers: request.headers,
-    body: await forwardableBody(request.raw),
+    body: await forwardableBody(request.raw, { maxBytes: app.config.requestLimits.maxUploadBytes }),
     requestId: request.id,
     clientIp: request.ip,
     trace: (request.upstreamTrace = {}),

@@ -1,16 +1,18 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import type { Server } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type {} from '@fastify/swagger' // route schema `tags`, `summary`… types
 import type { Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
 import { GatewayError } from './errors.ts'
+import { httpServerOptions } from './edge/request-limits.ts'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts'
 import { requestIdFor } from './request-id.ts'
 import { RequestLogController } from './request-log.ts'
 import cache from '../plugins/cache.ts'
 import clientAuth from '../plugins/client-auth.ts'
 import docs from '../plugins/docs.ts'
-import errorHandler from '../plugins/error-handler.ts'
+import errorHandler, { clientErrorHandler, frameworkErrorHandler } from '../plugins/error-handler.ts'
 import health from '../plugins/health.ts'
 import ionAuth from '../plugins/ion-auth.ts'
 import loadShedding from '../plugins/load-shedding.ts'
@@ -18,6 +20,7 @@ import metrics from '../plugins/metrics.ts'
 import proxy from '../plugins/proxy.ts'
 import rateLimit from '../plugins/rate-limit.ts'
 import redis from '../plugins/redis.ts'
+import requestLimits from '../plugins/request-limits.ts'
 import security from '../plugins/security.ts'
 
 export interface BuildOptions {
@@ -29,10 +32,17 @@ export interface BuildOptions {
 
 /**
  * Assembles the gateway. Never listens: server.ts does, and tests inject or listen on port 0.
- * The registration order below is the request pipeline order of DESIGN.md.
+ * The registration order below is the request pipeline order.
  */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const fastifyOptions: FastifyServerOptions = {
+  const fastifyOptions: FastifyHttpOptions<Server> = {
+    // Node's parser bound, header and request timeouts (REQUEST_BODY_TIMEOUT_MS is Fastify's requestTimeout too:
+    // Fastify sets it on the server after creating it).
+    http: httpServerOptions(config.requestLimits),
+    requestTimeout: config.requestLimits.requestBodyTimeoutMs,
+    // What Node's HTTP server and Fastify's router refuse before any hook runs is answered with the envelope too.
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, stream: options.logStream }),
     genReqId: requestIdFor,
     logController: new RequestLogController(),
@@ -68,6 +78,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(redis)
   // 3. security headers, CORS (preflights answered here), compression; load shedding past the event-loop limit
   await app.register(security)
+  //    what a client may send (header count and size, URL, declared body size), refused with the headers above
+  //    (a browser can read the refusal)
+  await app.register(requestLimits)
   await app.register(loadShedding)
   // 4. client identity (x-api-key), then the rate limit keyed on it
   await app.register(clientAuth)

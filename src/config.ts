@@ -46,6 +46,13 @@ export const EnvSchema = Type.Object({
   TOKEN_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60000 }),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
+  MAX_REQUEST_HEADERS: Type.Integer({ minimum: 1, default: 100 }),
+  MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, default: 16384 }),
+  MAX_URL_BYTES: Type.Integer({ minimum: 256, default: 8192 }),
+  MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1, default: 33554432 }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10000 }),
+  REQUEST_BODY_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30000 }),
+  MAX_CONNECTIONS: Type.Integer({ minimum: 0, default: 0 }),
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -90,6 +97,24 @@ export interface Config {
   shutdownDelayMs: number
   /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
   maxEventLoopDelayMs: number
+  requestLimits: RequestLimits
+}
+
+/** What a client may send: refused at the edge, before anything reaches ION. */
+export interface RequestLimits {
+  maxRequestHeaders: number
+  /** Header names and values, in total. */
+  maxHeaderBytes: number
+  /** The request target (path and query). */
+  maxUrlBytes: number
+  /** A request body, declared or streamed. */
+  maxUploadBytes: number
+  /** From a request's first byte until its headers are complete. */
+  headersTimeoutMs: number
+  /** From a request's first byte until its body is complete. */
+  requestBodyTimeoutMs: number
+  /** Open client sockets; 0 = no cap. */
+  maxConnections: number
 }
 
 /** A configuration problem; its message names the variable or field at fault and never a secret value. */
@@ -129,6 +154,9 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
   if (e.CACHE_DRIVER === 'redis' && !redis) {
     throw new ConfigError('Invalid environment: CACHE_DRIVER=redis needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS')
   }
+  if (e.HEADERS_TIMEOUT_MS > e.REQUEST_BODY_TIMEOUT_MS) {
+    throw new ConfigError('Invalid environment: HEADERS_TIMEOUT_MS must not exceed REQUEST_BODY_TIMEOUT_MS (the headers are part of the request)')
+  }
   const config: Config = {
     port: e.PORT,
     host: e.HOST,
@@ -152,6 +180,15 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
     token: { timeoutMs: e.TOKEN_TIMEOUT_MS, refreshBufferMs: e.TOKEN_REFRESH_BUFFER_MS, checkIntervalMs: e.TOKEN_CHECK_INTERVAL_MS },
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
+    requestLimits: {
+      maxRequestHeaders: e.MAX_REQUEST_HEADERS,
+      maxHeaderBytes: e.MAX_HEADER_BYTES,
+      maxUrlBytes: e.MAX_URL_BYTES,
+      maxUploadBytes: e.MAX_UPLOAD_BYTES,
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      requestBodyTimeoutMs: e.REQUEST_BODY_TIMEOUT_MS,
+      maxConnections: e.MAX_CONNECTIONS,
+    },
   }
   return deepFreeze(config)
 }

@@ -1,7 +1,7 @@
 import { Type, type Static } from './typebox.ts'
 
 /**
- * The coded error registry (DESIGN.md "Error envelope and codes"). Codes and statuses are a public contract.
+ * The coded error registry. Codes and statuses are a public contract (README "Errors").
  */
 export const ErrorCodes = {
   AUTH_001: { status: 502, message: 'ION rejected the gateway credentials' },
@@ -13,6 +13,10 @@ export const ErrorCodes = {
   API_002: { status: 504, message: 'ION did not answer in time' },
   API_003: { status: 400, message: 'The request is invalid' },
   API_004: { status: 422, message: 'ION refused the request' },
+  API_005: { status: 414, message: 'The request URL is too long' },
+  API_006: { status: 413, message: 'The request body is too large' },
+  API_007: { status: 408, message: 'The request did not arrive in time' },
+  API_008: { status: 431, message: 'The request headers are too many or too large' },
   SYS_001: { status: 500, message: 'Cache failure' },
   SYS_002: { status: 429, message: 'Rate limit exceeded' },
   SYS_003: { status: 500, message: 'Internal error' },
@@ -45,6 +49,18 @@ export class GatewayError extends Error {
     this.statusCode = options.statusCode ?? ErrorCodes[code].status
     this.retryAfterS = options.retryAfterS
     this.details = options.details
+  }
+}
+
+/** The code of a client error (4xx) the gateway did not raise itself: Fastify's, Node's HTTP parser's. */
+export function clientErrorCode (status: number): ErrorCode {
+  switch (status) {
+    case 408: return 'API_007'
+    case 413: return 'API_006'
+    case 414: return 'API_005'
+    case 429: return 'SYS_002'
+    case 431: return 'API_008'
+    default: return 'API_003'
   }
 }
 

@@ -43,6 +43,15 @@ t.test('defaults follow DESIGN.md', async t => {
   t.ok(config.m3ReadTransactions.test('GetItmBasic'))
   t.notOk(config.m3ReadTransactions.test('ChgBasicData'))
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.cache), 'config is frozen')
+  t.same(config.requestLimits, {
+    maxRequestHeaders: 100,
+    maxHeaderBytes: 16384,
+    maxUrlBytes: 8192,
+    maxUploadBytes: 33554432,
+    headersTimeoutMs: 10000,
+    requestBodyTimeoutMs: 30000,
+    maxConnections: 0,
+  })
 })
 
 t.test('derives ION endpoints from the .ionapi file', async t => {
@@ -139,6 +148,15 @@ t.test('a bad regular expression names M3_READ_TRANSACTIONS', async t => {
 t.test('CACHE_DRIVER=redis without REDIS_URL is refused', async t => {
   const err = configErrorOf(() => resolveConfig({ CACHE_DRIVER: 'redis' }, sampleIonApi))
   t.match(err.message, /REDIS_URL/)
+})
+
+t.test('request limits: bad values name the variable; the headers timeout cannot exceed the request timeout', async t => {
+  t.match(configErrorOf(() => resolveConfig({ MAX_REQUEST_HEADERS: '0' }, sampleIonApi)).message, /MAX_REQUEST_HEADERS/)
+  t.match(configErrorOf(() => resolveConfig({ MAX_UPLOAD_BYTES: 'lots' }, sampleIonApi)).message, /MAX_UPLOAD_BYTES/)
+  t.match(configErrorOf(() => resolveConfig({ MAX_CONNECTIONS: '-1' }, sampleIonApi)).message, /MAX_CONNECTIONS/)
+  const err = configErrorOf(() => resolveConfig({ HEADERS_TIMEOUT_MS: '40000' }, sampleIonApi))
+  t.match(err.message, /HEADERS_TIMEOUT_MS must not exceed REQUEST_BODY_TIMEOUT_MS/)
+  t.equal(resolveConfig({ HEADERS_TIMEOUT_MS: '300', REQUEST_BODY_TIMEOUT_MS: '300' }, sampleIonApi).requestLimits.headersTimeoutMs, 300)
 })
 
 t.test('TRUST_PROXY refuses hop counts and garbage', async t => {
