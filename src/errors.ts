@@ -13,7 +13,6 @@ export const ErrorCodes = {
   API_002: { status: 504, message: 'ION did not answer in time' },
   API_003: { status: 400, message: 'The request is invalid' },
   API_004: { status: 422, message: 'ION refused the request' },
-  API_005: { status: 414, message: 'The request URL is too long' },
   API_006: { status: 413, message: 'The request body is too large' },
   API_007: { status: 408, message: 'The request did not arrive in time' },
   API_008: { status: 431, message: 'The request headers are too many or too large' },
@@ -57,7 +56,6 @@ export function clientErrorCode (status: number): ErrorCode {
   switch (status) {
     case 408: return 'API_007'
     case 413: return 'API_006'
-    case 414: return 'API_005'
     case 429: return 'SYS_002'
     case 431: return 'API_008'
     default: return 'API_003'

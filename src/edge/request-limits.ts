@@ -58,7 +58,7 @@ export function checkRequestHead (head: RequestHead, limits: RequestLimits): Gat
   }
   const urlBytes = head.url?.length ?? 0
   if (urlBytes > limits.maxUrlBytes) {
-    return new GatewayError('API_005', `The request URL is ${urlBytes} bytes long; at most ${limits.maxUrlBytes} are accepted`)
+    return new GatewayError('API_003', `The request URL is ${urlBytes} bytes long; at most ${limits.maxUrlBytes} are accepted`, { statusCode: 414 })
   }
   if (head.httpVersion === '1.1' && head.headers.host === undefined) {
     return new GatewayError('API_003', 'The Host header is required')

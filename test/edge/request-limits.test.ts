@@ -44,10 +44,11 @@ t.test('header bytes: names and values in total', async t => {
   t.match(over?.message, /16385 bytes; at most 16384/)
 })
 
-t.test('URL: MAX_URL_BYTES passes, one more is API_005 (414)', async t => {
+t.test('URL: MAX_URL_BYTES passes, one more is API_003 (414)', async t => {
   t.equal(checkRequestHead(head({ url: '/' + 'a'.repeat(limits.maxUrlBytes - 1) }), limits), undefined)
   const err = checkRequestHead(head({ url: '/' + 'a'.repeat(limits.maxUrlBytes) }), limits)
-  t.equal(err?.code, 'API_005')
+  t.equal(err?.code, 'API_003')
+  t.equal(err?.statusCode, 414)
   t.equal(err?.statusCode, 414)
 })
 

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import type { Socket } from 'node:net'
+import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { openRaw, rawExchange, until, type RawAnswer } from '../helpers/raw-socket.ts'
 
@@ -56,17 +57,17 @@ t.test('header flood: more than MAX_REQUEST_HEADERS headers or MAX_HEADER_BYTES 
   t.equal(gw.emulator.stats.tokenRequests(), tokensBefore, `no token refresh (token requests before ${tokensBefore}, after ${gw.emulator.stats.tokenRequests()})`)
 })
 
-t.test('a request target longer than MAX_URL_BYTES → 414 API_005, nothing sent to ION', async t => {
+t.test('a request target longer than MAX_URL_BYTES → 414 API_003, nothing sent to ION', async t => {
   const gw = await startGateway(t)
   const prefix = `${ITEM}&PAD=`
   const atLimit = await rawExchange(gw.url, get(prefix + 'x'.repeat(8192 - prefix.length)))
   t.not(atLimit.status, 414, `8,192 bytes are accepted (got ${atLimit.status})`)
   t.equal(gw.emulator.stats.calls(), 1, 'the request at the limit reached ION')
   const tooLong = await rawExchange(gw.url, get(prefix + 'x'.repeat(8193 - prefix.length)))
-  assertEnvelope(t, tooLong, 414, 'API_005', '8,193 bytes')
+  assertEnvelope(t, tooLong, 414, 'API_003', '8,193 bytes')
   t.equal(tooLong.headers['x-content-type-options'], 'nosniff', 'with the security headers of any answer')
   const wayTooLong = await rawExchange(gw.url, get(prefix + 'x'.repeat(20000)))
-  assertEnvelope(t, wayTooLong, 414, 'API_005', '20,000 bytes')
+  assertEnvelope(t, wayTooLong, 414, 'API_003', '20,000 bytes')
   t.equal(gw.emulator.stats.calls(), 1, `the long ones never reached ION (calls ${gw.emulator.stats.calls()})`)
 })
 
@@ -149,9 +150,11 @@ t.test('uploads over MAX_UPLOAD_BYTES → 413 API_006 before anything reaches IO
   })
 
   t.test('a body the gateway parses itself, over its 1 MiB bound, is API_006 too', async t => {
-    const gw = await startGateway(t, { env: { CACHE_DRIVER: 'memory' } })
+    // An admin key: in open mode the admin route refuses (403) before it reads a body.
+    const keys = writeKeysFile(t)
+    const gw = await startGateway(t, { env: { CACHE_DRIVER: 'memory', CLIENT_API_KEYS_FILE: keys.file } })
     const conn = await openRaw(gw.url)
-    await conn.send('DELETE /admin/cache HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 1048577\r\n\r\n')
+    await conn.send(`DELETE /admin/cache HTTP/1.1\r\nHost: gateway\r\nx-api-key: ${keys.ops}\r\nContent-Type: application/json\r\nContent-Length: 1048577\r\n\r\n`)
     const res = await conn.closed
     assertEnvelope(t, res, 413, 'API_006', 'a 1 MiB + 1 JSON body')
     t.equal(res.headers.connection, 'close', 'the unread body ends the connection')
