@@ -110,13 +110,16 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     }
   }
 
-  const pendingStores = new Set<Promise<void>>()
   function safeSet (key: string, entry: CacheEntry): Promise<void> {
-    const storing = driver.set(key, entry, entry.staleUntilMs - now())
+    return driver.set(key, entry, entry.staleUntilMs - now())
       .then(() => { storedSeq.set(key, ++storeSeq) }, err => events.error?.(err, 'set'))
-      .finally(() => pendingStores.delete(storing))
-    pendingStores.add(storing)
-    return storing
+  }
+
+  // Stores still on their way to the driver, each until its flight is released too (for whenIdle).
+  const pendingStores = new Set<Promise<unknown>>()
+  function track (storing: Promise<unknown>): void {
+    const tracked = storing.catch(() => {}).finally(() => pendingStores.delete(tracked))
+    pendingStores.add(tracked)
   }
 
   /** The entry as the driver holds it now: for a lookup that raced a store (see storedSeq). */
@@ -301,7 +304,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
         if (settled) return
         settled = true
         settle(s)
-        if (storing) storing.finally(release).catch(() => {})
+        if (storing) track(storing.finally(release))
         else release()
       }
       const failOnce = (err: unknown): void => {

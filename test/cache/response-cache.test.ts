@@ -149,21 +149,25 @@ t.test('ION\'s max-age shortens the entry\'s life; after s-maxage nothing stale 
   const req = (key: string, fetchOrigin: CacheRequest['fetchOrigin']): CacheRequest => ({ key, system: 'ln', endpoint: 'ln', ttlS: 300, lookup: true, store: true, fetchOrigin })
 
   await cache.fetch(req('a', answering({ 'cache-control': 'max-age=10' })))
+  await cache.whenIdle() // the store has landed before the clock moves on
   clock += 9_000
   t.equal((await cache.fetch(req('a', answering({})))).cacheStatus, 'HIT', 'fresh for max-age')
   clock += 2_000
   t.equal((await cache.fetch(req('a', answering({})))).cacheStatus, 'MISS', 'expired after max-age, not after CACHE_TTL')
 
   await cache.fetch(req('b', answering({ 'cache-control': 'max-age=10' })))
+  await cache.whenIdle() // the store has landed before the clock moves on
   clock += 11_000
   t.equal((await cache.fetch(req('b', answering({}, 503)))).cacheStatus, 'STALE', 'max-age alone: stale-if-error applies')
 
   await cache.fetch(req('c', answering({ 'cache-control': 's-maxage=10' })))
+  await cache.whenIdle() // the store has landed before the clock moves on
   clock += 11_000
   const failed = await cache.fetch(req('c', answering({}, 503)))
   t.equal(failed.statusCode, 503, 's-maxage: ION\'s failure, never the expired entry')
 
   await cache.fetch(req('d', answering({ 'cache-control': 'max-age=60', age: '20' })))
+  await cache.whenIdle() // the store has landed before the clock moves on
   clock += 5_000
   const aged = await cache.fetch(req('d', answering({})))
   t.equal(aged.cacheStatus, 'HIT')
