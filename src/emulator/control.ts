@@ -10,6 +10,7 @@ import { readBody, sendJson } from './http.ts'
  * - `GET  /__emulator/ionapi` the `.ionapi` file of this emulator
  * - `POST /__emulator/reset` zero the counters; `{"faults":true}` also clears the faults
  * - `POST /__emulator/faults` with any of the keys of {@link FaultsBody}, applied in this order: `clear` first, then the rest
+ *   (quotas, limits and the switches for LN error format, M3 v2 error status and refresh tokens included)
  */
 export interface FaultsBody {
   clear?: boolean
@@ -26,10 +27,21 @@ export interface FaultsBody {
   revokeAll?: boolean
   expireAll?: boolean
   tokenLifetimeS?: number
+  /** 0 = no limit, as for the other limits. */
+  callQuotaPerMinute?: number
+  loginQuotaPerMinute?: number
+  liveTokensPerClient?: number
+  lnUnauthorizedEvery?: number
+  m3PartialFailureNext?: { count: number, rows: number, path?: string }
+  issueRefreshTokens?: boolean
+  lnErrorFormat?: 'odata' | 'infor'
+  m3V2ErrorStatus?: 200 | 400
 }
 
 const KEYS = new Set(['clear', 'latencyMs', 'latencyPath', 'respondNext', 'failNext', 'resetNext', 'badFramingNext', 'truncateNext',
-  'rateLimitNext', 'tokenLatencyMs', 'tokenDown', 'revokeAll', 'expireAll', 'tokenLifetimeS'])
+  'rateLimitNext', 'tokenLatencyMs', 'tokenDown', 'revokeAll', 'expireAll', 'tokenLifetimeS', 'callQuotaPerMinute',
+  'loginQuotaPerMinute', 'liveTokensPerClient', 'lnUnauthorizedEvery', 'm3PartialFailureNext', 'issueRefreshTokens', 'lnErrorFormat',
+  'm3V2ErrorStatus'])
 
 class BadRequest extends Error {}
 
@@ -46,6 +58,11 @@ function status (v: unknown, key: string): number {
 function ms (v: unknown, key: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new BadRequest(`${key} must be a non-negative number`)
   return v
+}
+
+function limit (v: unknown, key: string): number {
+  if (!Number.isInteger(v) || (v as number) < 0) throw new BadRequest(`${key} must be a non-negative integer (0 = no limit)`)
+  return v as number
 }
 
 function path (v: unknown, key: string): string | undefined {
@@ -117,6 +134,39 @@ function plan (body: unknown, emulator: Emulator): Array<() => void> {
     const seconds = ms(f.tokenLifetimeS, 'tokenLifetimeS')
     steps.push(() => emulator.setTokenLifetime(seconds))
   }
+  const limits = [
+    ['callQuotaPerMinute', faults.callQuota],
+    ['loginQuotaPerMinute', faults.loginQuota],
+    ['liveTokensPerClient', faults.liveTokenLimit],
+    ['lnUnauthorizedEvery', faults.lnUnauthorizedEvery],
+  ] as const
+  for (const [key, set] of limits) {
+    if (f[key] === undefined) continue
+    const n = limit(f[key], key)
+    steps.push(() => set(n))
+  }
+  if (f.m3PartialFailureNext !== undefined) {
+    const r = object(f.m3PartialFailureNext, 'm3PartialFailureNext')
+    const n = count(r.count, 'm3PartialFailureNext')
+    const rows = limit(r.rows, 'm3PartialFailureNext.rows')
+    const p = path(r.path, 'm3PartialFailureNext')
+    steps.push(() => faults.m3PartialFailureNext(n, rows, p))
+  }
+  if (f.issueRefreshTokens !== undefined) {
+    if (typeof f.issueRefreshTokens !== 'boolean') throw new BadRequest('issueRefreshTokens must be true or false')
+    const issue = f.issueRefreshTokens
+    steps.push(() => emulator.setIssueRefreshTokens(issue))
+  }
+  if (f.lnErrorFormat !== undefined) {
+    if (f.lnErrorFormat !== 'odata' && f.lnErrorFormat !== 'infor') throw new BadRequest("lnErrorFormat must be 'odata' or 'infor'")
+    const format = f.lnErrorFormat
+    steps.push(() => emulator.setLnErrorFormat(format))
+  }
+  if (f.m3V2ErrorStatus !== undefined) {
+    if (f.m3V2ErrorStatus !== 200 && f.m3V2ErrorStatus !== 400) throw new BadRequest('m3V2ErrorStatus must be 200 or 400')
+    const status = f.m3V2ErrorStatus
+    steps.push(() => emulator.setM3V2ErrorStatus(status))
+  }
   return steps
 }
 
@@ -146,6 +196,8 @@ export async function handleControl (req: IncomingMessage, res: ServerResponse, 
           revocations: stats.revocations(),
           calls: stats.calls(prefix),
           inFlight: stats.inFlight(),
+          throttled: stats.throttled(),
+          liveTokens: stats.liveTokens(),
         })
       case 'GET /__emulator/requests':
         return sendJson(res, 200, stats.requests(prefix))

@@ -4,16 +4,21 @@ import { pipeline } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { handleControl } from './control.ts'
 import { applyFault, failure, FaultState, rateLimited, type CannedAnswer } from './faults.ts'
-import { bearerToken, clientCredentials, destroyHard, readBody, sendJson, type HeaderMap } from './http.ts'
+import { bearerToken, clientCredentials, destroyHard, readBody, sendJson, sendRaw, type HeaderMap } from './http.ts'
 import { binaryStream, handleIdm } from './idm.ts'
-import { LnData } from './ln.ts'
-import { handleM3, M3Data } from './m3.ts'
+import { checkLimit, MINUTE_MS, SlidingWindowQuota, type Clock } from './limits.ts'
+import { LnData, type LnErrorFormat } from './ln.ts'
+import { M3Data } from './m3-data.ts'
+import { handleM3 } from './m3.ts'
 import { signingKeys, TokenAuthority, type Grant } from './tokens.ts'
+import { toXml, wantsXml } from './xml.ts'
 
 export type { CannedAnswer } from './faults.ts'
 export type { FaultsBody } from './control.ts'
 export type { Grant } from './tokens.ts'
-export { CUSTOMER_NUMBERS, ITEM_NUMBERS } from './m3.ts'
+export type { LnErrorFormat } from './ln.ts'
+export type { Clock } from './limits.ts'
+export { COMPANY_200_ITEM_NUMBERS, CUSTOMER_NUMBERS, DEFAULT_M3_USER, ITEM_NUMBERS } from './m3-data.ts'
 export { LN_ORDER_IDS } from './ln.ts'
 export { IDM_PIDS } from './idm.ts'
 
@@ -26,7 +31,7 @@ export interface EmulatorOptions {
   port?: number
   /** Access token lifetime, seconds; default 7200, like ION. */
   tokenLifetimeS?: number
-  /** Default true. */
+  /** Whether the app has "Issue Refresh Tokens" ticked. Default true. */
   issueRefreshTokens?: boolean
   clientId?: string
   clientSecret?: string
@@ -34,9 +39,26 @@ export interface EmulatorOptions {
   sask?: string
   /** Size of each IDM item's binary resource; streamed, never buffered. Default 1 MiB. */
   idmBinarySizeBytes?: number
+  /** Service-account logins (password grants) allowed in any minute, then 429. Default 20, ION's smallest tier; 0 = no limit. */
+  loginQuotaPerMinute?: number
+  /** Live access tokens per client; one more revokes the client's oldest. Default 100, like ION; 0 = no limit. */
+  liveTokensPerClient?: number
+  /**
+   * Resource calls allowed in any minute for the tenant, then 429 with Retry-After. Default 0 (no limit), so that
+   * benchmarks can saturate the emulator; ION's smallest tier allows 3000.
+   */
+  callQuotaPerMinute?: number
+  /** Every n-th LN call with a valid token answers 401, as LN now and then does. Default 0 (never). */
+  lnUnauthorizedEvery?: number
+  /** The form of LN errors: OData v4 `{ error: { code, message, details } }` (default) or Infor's documented `{ Code, Message, Details, InnerError }`. */
+  lnErrorFormat?: LnErrorFormat
+  /** HTTP status of a failed M3 v2 single call: 400 (default, as Infor's SDK says) or 200 (as XtendM3 and H5 scripts expect). */
+  m3V2ErrorStatus?: 200 | 400
+  /** The clock for token expiry, quotas and M3 change dates. Default Date.now. */
+  now?: Clock
 }
 
-/** The `.ionapi` file ION API hands out for a backend service (see ion/README.md). */
+/** The `.ionapi` file ION API hands out for a backend service (ION API > Authorized Apps, "Backend Service"). */
 export interface IonApiFile {
   ti: string
   cn: string
@@ -80,6 +102,10 @@ export interface Emulator {
     inFlight (): number
     /** The last 200 resource requests, oldest first, whose raw target starts with the prefix. */
     requests (pathPrefix?: string): RecordedRequest[]
+    /** Calls and logins refused by the quotas since the last reset. */
+    throttled (): { calls: number, logins: number }
+    /** Access tokens of the client that are neither expired nor revoked. */
+    liveTokens (): number
     reset (): void
   }
   faults: {
@@ -96,9 +122,23 @@ export interface Emulator {
     tokenDown (mode: number | 'reset' | false): void
     revokeAll (): void
     expireAll (): void
+    /** Tenant call quota per minute (0 = none); clear() restores the option's value. */
+    callQuota (perMinute: number): void
+    /** Service-account logins per minute (0 = none); clear() restores the option's value. */
+    loginQuota (perMinute: number): void
+    /** Live access tokens per client (0 = none); clear() restores the option's value. */
+    liveTokenLimit (perClient: number): void
+    /** Every n-th LN call with a valid token answers 401 (0 = never); clear() restores the option's value. */
+    lnUnauthorizedEvery (n: number): void
+    /** The next `count` M3 v1 calls under the prefix answer `rows` rows, then an `ErrorMessage` object (a partial failure). */
+    m3PartialFailureNext (count: number, rows: number, pathPrefix?: string): void
     clear (): void
   }
   setTokenLifetime (seconds: number): void
+  /** Whether the app issues refresh tokens; off also refuses the refresh grant. */
+  setIssueRefreshTokens (issue: boolean): void
+  setLnErrorFormat (format: LnErrorFormat): void
+  setM3V2ErrorStatus (status: 200 | 400): void
   close (): Promise<void>
 }
 
@@ -109,10 +149,27 @@ const SYSTEMS = new Set(['M3', 'LN', 'IDM'])
 
 function checkOptions (opts: EmulatorOptions): void {
   if (opts.tenant !== undefined && !/^[A-Za-z0-9_.-]+$/.test(opts.tenant)) throw new TypeError(`tenant must be a plain path segment, got ${JSON.stringify(opts.tenant)}`)
-  for (const key of ['tokenLifetimeS', 'idmBinarySizeBytes', 'port'] as const) {
+  for (const key of ['tokenLifetimeS', 'idmBinarySizeBytes', 'port', 'loginQuotaPerMinute', 'liveTokensPerClient', 'callQuotaPerMinute', 'lnUnauthorizedEvery'] as const) {
     const v = opts[key]
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new RangeError(`${key} must be a non-negative integer, got ${v}`)
   }
+  checkLnErrorFormat(opts.lnErrorFormat ?? 'odata')
+  checkV2ErrorStatus(opts.m3V2ErrorStatus ?? 400)
+}
+
+function checkLnErrorFormat (format: string): LnErrorFormat {
+  if (format !== 'odata' && format !== 'infor') throw new RangeError(`lnErrorFormat must be 'odata' or 'infor', got ${JSON.stringify(format)}`)
+  return format
+}
+
+function checkV2ErrorStatus (status: number): 200 | 400 {
+  if (status !== 200 && status !== 400) throw new RangeError(`m3V2ErrorStatus must be 200 or 400, got ${status}`)
+  return status
+}
+
+/** yyyyMMdd (UTC) of a clock reading. */
+function ymd8 (ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10).replace(/-/g, '')
 }
 
 /** Plays Infor ION API Gateway over real HTTP: token endpoint, M3, LN and IDM, with counters and faults for tests. */
@@ -125,18 +182,30 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
     saak: opts.saak ?? `${tenant}#emulator-service-account`,
     sask: opts.sask ?? 'emulator-service-secret',
   }
+  const now = opts.now ?? Date.now
   const keys = await signingKeys()
+  const limits = {
+    logins: opts.loginQuotaPerMinute ?? 20,
+    liveTokens: opts.liveTokensPerClient ?? 100,
+    calls: opts.callQuotaPerMinute ?? 0,
+  }
   const authority = new TokenAuthority({
     tenant,
     ...creds,
     keys,
     lifetimeS: opts.tokenLifetimeS ?? 7200,
     issueRefreshTokens: opts.issueRefreshTokens ?? true,
+    liveTokensPerClient: limits.liveTokens,
+    now,
   })
+  const loginQuota = new SlidingWindowQuota(limits.logins, MINUTE_MS, now)
+  const callQuota = new SlidingWindowQuota(limits.calls, MINUTE_MS, now)
+  const throttled = { calls: 0, logins: 0 }
   const m3 = new M3Data()
-  const ln = new LnData(tenant)
+  let m3V2ErrorStatus = opts.m3V2ErrorStatus ?? 400
+  const ln = new LnData(tenant, opts.lnErrorFormat ?? 'odata')
   const binarySize = opts.idmBinarySizeBytes ?? 1024 * 1024
-  const faults = new FaultState()
+  const faults = new FaultState(opts.lnUnauthorizedEvery ?? 0)
   const closing = new AbortController()
 
   const tokenPath = `/${tenant}/as/token.oauth2`
@@ -188,9 +257,27 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
     const params = formParams(req, res, body)
     if (!params) return
     const client = clientCredentials(req, params)
-    const outcome = authority.checkClient(client.id, client.secret, client.viaBasic) ?? authority.grant(params)
+    const clientError = authority.checkClient(client.id, client.secret, client.viaBasic)
+    if (clientError) return oauthError(res, clientError)
+    if (grant === 'password') {
+      const retryAfterS = loginQuota.take()
+      if (retryAfterS !== undefined) {
+        throttled.logins++
+        return sendJson(res, 429, {
+          error: 'temporarily_unavailable',
+          error_description: `The service-account login quota (${loginQuota.limit} a minute) is used up`,
+        }, { 'cache-control': 'no-store', 'retry-after': String(retryAfterS) })
+      }
+    }
+    const outcome = authority.grant(params)
     if ('error' in outcome) return oauthError(res, outcome)
     sendJson(res, 200, outcome.body, { 'cache-control': 'no-store', pragma: 'no-cache' })
+  }
+
+  function unauthorized (res: ServerResponse, description: string): void {
+    sendJson(res, 401, { error: 'invalid_token', error_description: description }, {
+      'www-authenticate': `Bearer realm="ION", error="invalid_token", error_description="${description}"`,
+    })
   }
 
   async function handleRevoke (req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -231,25 +318,34 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
     const token = bearerToken(req)
     const check = token === undefined ? 'missing' : authority.checkAccess(token)
     if (check !== 'ok') {
-      const description = check === 'missing' ? 'The request has no bearer token' : `The access token is ${check === 'unknown' ? 'invalid' : check}`
-      return sendJson(res, 401, { error: 'invalid_token', error_description: description }, {
-        'www-authenticate': `Bearer realm="ION", error="invalid_token", error_description="${description}"`,
-      })
+      return unauthorized(res, check === 'missing' ? 'The request has no bearer token' : `The access token is ${check === 'unknown' ? 'invalid' : check}`)
     }
+    const retryAfterS = callQuota.take()
+    if (retryAfterS !== undefined) {
+      throttled.calls++
+      const answer = rateLimited(retryAfterS, `The tenant's call quota (${callQuota.limit} a minute) is used up`)
+      return sendRaw(res, answer.status, answer.body, answer.headers)
+    }
+    if (system === 'LN' && faults.lnUnauthorized()) return unauthorized(res, 'OAuth [U14]: the access token was not accepted')
 
     const below = rawPath.slice(resourcePrefix.length + system.length + 1)
     const method = req.method ?? 'GET'
     const query = new URLSearchParams(rawQuery)
     if (system === 'M3') {
-      const answer = handleM3(m3, method, below, query, body)
+      const partialRows = below.startsWith('m3api-rest/execute/') ? faults.takePartial(rawPath) : undefined
+      const answer = handleM3(m3, method, below, query, body, { v2ErrorStatus: m3V2ErrorStatus, today: ymd8(now()), partialRows })
       return sendJson(res, answer.status, answer.body)
     }
     if (system === 'LN') {
       const answer = ln.handle(method, below, query, req.headers, body, `${api.url}/${tenant}/LN`)
+      if (answer.text !== undefined) return sendRaw(res, answer.status, answer.text, answer.headers)
       return sendJson(res, answer.status, answer.body, answer.headers)
     }
     const answer = handleIdm(method, below, query, binarySize)
-    if (!('binary' in answer)) return sendJson(res, answer.status, answer.body)
+    if (!('binary' in answer)) {
+      if (!wantsXml(req.headers.accept)) return sendJson(res, answer.status, answer.body)
+      return sendRaw(res, answer.status, toXml(answer.body), { 'content-type': 'application/xml; charset=utf-8' })
+    }
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': answer.binary })
     if (method === 'HEAD') {
       res.end()
@@ -328,12 +424,15 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
       },
       inFlight: () => inFlight,
       requests: (pathPrefix = '') => recorded.filter(r => r.url.startsWith(pathPrefix)),
+      throttled: () => ({ ...throttled }),
+      liveTokens: () => authority.liveTokens(),
       reset: () => {
         tokenCounts.password = tokenCounts.refresh_token = tokenCounts.client_credentials = tokenCounts.other = 0
         revocations = 0
         callCounts.clear()
         uncountedCalls = 0
         recorded = []
+        throttled.calls = throttled.logins = 0
       },
     },
     faults: {
@@ -355,12 +454,25 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
       tokenDown: mode => { faults.tokenDown = mode },
       revokeAll: () => authority.revokeAll(),
       expireAll: () => authority.expireAll(),
-      clear: () => faults.clear(),
+      callQuota: perMinute => { callQuota.limit = checkLimit(perMinute, 'callQuota') },
+      loginQuota: perMinute => { loginQuota.limit = checkLimit(perMinute, 'loginQuota') },
+      liveTokenLimit: perClient => { authority.liveTokensPerClient = checkLimit(perClient, 'liveTokenLimit') },
+      lnUnauthorizedEvery: n => faults.setLnUnauthorizedEvery(checkLimit(n, 'lnUnauthorizedEvery')),
+      m3PartialFailureNext: (count, rows, pathPrefix) => faults.addPartial(count, rows, pathPrefix),
+      clear: () => {
+        faults.clear()
+        callQuota.limit = limits.calls
+        loginQuota.limit = limits.logins
+        authority.liveTokensPerClient = limits.liveTokens
+      },
     },
     setTokenLifetime: seconds => {
       if (!Number.isInteger(seconds) || seconds < 0) throw new RangeError(`token lifetime must be a non-negative integer, got ${seconds}`)
       authority.lifetimeS = seconds
     },
+    setIssueRefreshTokens: issue => { authority.issueRefreshTokens = issue === true },
+    setLnErrorFormat: format => { ln.errorFormat = checkLnErrorFormat(format) },
+    setM3V2ErrorStatus: status => { m3V2ErrorStatus = checkV2ErrorStatus(status) },
     close: () => {
       closed ??= new Promise<void>(resolve => {
         closing.abort()

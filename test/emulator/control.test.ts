@@ -93,7 +93,14 @@ t.test('HTTP controls: stats, faults, requests, ionapi and reset drive the same 
   t.equal((await call(e, A100, token)).status, 502)
   t.equal((await call(e, ORDERS, token)).status, 200)
   const stats = await control(u('stats'), 'GET')
-  t.same(stats.json, { tokenRequests: { total: 1, password: 1, refresh_token: 0, client_credentials: 0 }, revocations: 0, calls: 2, inFlight: 0 })
+  t.same(stats.json, {
+    tokenRequests: { total: 1, password: 1, refresh_token: 0, client_credentials: 0 },
+    revocations: 0,
+    calls: 2,
+    inFlight: 0,
+    throttled: { calls: 0, logins: 0 },
+    liveTokens: 1,
+  })
   t.equal((await control(u(`stats?prefix=${encodeURIComponent(ITEM)}`), 'GET')).json.calls, 1)
   t.same((await control(u('requests?prefix=/ACME_TST/LN'), 'GET')).json.map((r: { url: string }) => r.url), [ORDERS])
   t.same((await control(u('ionapi'), 'GET')).json, e.ionapi)

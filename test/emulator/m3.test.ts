@@ -24,8 +24,9 @@ t.test('M3 v1: Metadata and values padded with blanks to the field length', asyn
   t.match(res.headers['content-type'], /^application\/json/)
   t.equal(res.json.Program, 'CRS610MI')
   t.equal(res.json.Transaction, 'GetBasicData')
-  t.same(res.json.Metadata.Field.map((f: { '@name': string }) => f['@name']), ['CUNO', 'CUNM', 'CSCD', 'STAT'])
+  t.same(res.json.Metadata.Field.map((f: { '@name': string }) => f['@name']), ['CUNO', 'CUNM', 'CSCD', 'STAT', 'CRL2', 'RGDT', 'LMDT'])
   t.same(res.json.Metadata.Field[0], { '@name': 'CUNO', '@type': 'A', '@length': 10, '@description': 'Customer number' })
+  t.same(res.json.Metadata.Field.map((f: { '@type': string }) => f['@type']), ['A', 'A', 'A', 'A', 'N', 'D', 'D'], 'numeric and date fields too')
   t.equal(res.json.MIRecord.length, 1)
   t.equal(res.json.MIRecord[0].RowIndex, 0)
   t.equal(value(res.json.MIRecord[0], 'CUNO'), '10001     ')
@@ -35,20 +36,20 @@ t.test('M3 v1: Metadata and values padded with blanks to the field length', asyn
   t.equal(value(item.json.MIRecord[0], 'ITDS'), 'Bolt M8'.padEnd(30))
 })
 
-t.test('M3 v1: errors are HTTP 200 with ServerReturnedNOK, unknown programs and transactions too', async t => {
+t.test('M3 v1: errors are HTTP 200 with the error in the body, unknown programs and transactions too', async t => {
   const e = await startEmulator(t)
   const { access_token: token } = await passwordToken(e)
   const res = await call(e, `${V1}/CRS610MI/GetBasicData?CUNO=ACME`, token)
   t.equal(res.status, 200)
-  t.same(res.json, { '@type': 'ServerReturnedNOK', '@code': 'WCU0203', '@field': 'CUNO', '@cfg': null, Message: 'Customer number ACME does not exist' })
+  t.same(res.json, { '@type': 'ServerReturnedNOK', '@code': 'WCU0203', '@field': 'CUNO', '@cfg': null, Message: 'Customer number ACME does not exist'.padEnd(60) })
   const transaction = await call(e, `${V1}/CRS610MI/NoSuchThing`, token)
   t.equal(transaction.status, 200)
-  t.equal(transaction.json['@type'], 'ServerReturnedNOK')
+  t.equal(transaction.json['@type'], 'TransactionNotFound')
   t.match(transaction.json.Message, /NoSuchThing/)
   const program = await call(e, `${V1}/XYZ999MI/Get`, token)
-  t.equal(program.json['@type'], 'ServerReturnedNOK')
+  t.equal(program.json['@type'], 'TransactionNotFound')
   const missing = await call(e, `${V1}/MMS200MI/GetItmBasic`, token)
-  t.match(missing.json, { '@type': 'ServerReturnedNOK', '@field': 'ITNO' })
+  t.match(missing.json, { '@type': 'MandatoryInputFieldNotFound', '@field': 'ITNO' })
 })
 
 t.test('M3 v1 lists: one MIRecord per row with increasing RowIndex; returncols narrows Metadata and values', async t => {
@@ -67,7 +68,10 @@ t.test('M3 v2: success envelope with Infor spelling and trimmed values', async t
   const ok = await call(e, `${V2}/MMS200MI/GetItmBasic?ITNO=A100`, token)
   t.equal(ok.status, 200)
   t.same(ok.json, {
-    results: [{ transaction: 'GetItmBasic', records: [{ ITNO: 'A100', ITDS: 'Bolt M8', STAT: '20', ITTY: 'FIN', UNMS: 'PCS' }] }],
+    results: [{
+      transaction: 'GetItmBasic',
+      records: [{ ITNO: 'A100', ITDS: 'Bolt M8', STAT: '20', ITTY: 'FIN', UNMS: 'PCS', NEWE: '0.125', RGDT: '20240101', LMDT: '20250601' }],
+    }],
     wasTerminated: false,
     nrOfSuccessfullTransactions: 1,
     nrOfFailedTransactions: 0,
@@ -147,13 +151,14 @@ t.test('writes sent as GET really change the data', async t => {
   t.equal(untouched.json.results[0].records[0].CUNM, 'Nordic Timber AB', 'each emulator has its own data')
 })
 
-t.test('csrf is not served through ION (404), nor are unknown M3 paths or methods', async t => {
+t.test('csrf is not served through ION (404), nor are unknown M3 paths; wrong methods are 405', async t => {
   const e = await startEmulator(t)
   const { access_token: token } = await passwordToken(e)
   t.equal((await call(e, '/ACME_TST/M3/m3api-rest/csrf', token)).status, 404)
   t.equal((await call(e, '/ACME_TST/M3/m3api-rest/v2/csrf', token)).status, 404)
   t.equal((await call(e, '/ACME_TST/M3/nothing-here', token)).status, 404)
-  t.equal((await call(e, `${V2}/MMS200MI`, token)).status, 404)
+  t.equal((await call(e, `${V2}/MMS200MI`, token)).status, 405, 'the bulk form takes POST')
+  t.equal((await call(e, `${V1}/MMS200MI`, token)).status, 404, 'v1 has no bulk form')
   t.equal((await call(e, `${V2}/MMS200MI/GetItmBasic?ITNO=A100`, token, { method: 'POST', body: '' })).status, 405)
 })
 

@@ -207,7 +207,7 @@ t.test('LN and IDM pass through with ION\'s own statuses and bodies', async t =>
   const gw = await startGateway(t)
   const ln = await request(gw.url + "/ln/lnapi/odata/tdapi.slsSalesOrder/Orders('NOPE')")
   t.equal(ln.statusCode, 404)
-  t.match(await ln.body.json(), { Code: String, InnerError: { StatusCode: 404 } })
+  t.match(await ln.body.json(), { error: { code: String, message: /NOPE/, details: Array } })
   const idm = await request(gw.url + '/idm/api/items/search?$query=/MDS_File&$limit=2')
   t.equal(idm.statusCode, 200)
   t.equal(((await idm.body.json()) as { items: { item: unknown[] } }).items.item.length, 2)
