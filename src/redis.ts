@@ -101,8 +101,13 @@ export function watchRedis (client: RedisClient, options: RedisWatchdogOptions =
   const intervalMs = options.intervalMs ?? 1000
   const timeoutMs = options.timeoutMs ?? 500
   let probing = false
+  // Once dropped, the connection is not probed again until ioredis reports it ready anew (its socket closes
+  // asynchronously: a probe in between would report the same hang twice).
+  let dropped = false
+  const onReady = (): void => { dropped = false }
+  client.on('ready', onReady)
   const timer = setInterval(() => {
-    if (probing || client.status !== 'ready') return
+    if (probing || dropped || client.status !== 'ready') return
     probing = true
     let timeout: NodeJS.Timeout | undefined
     const hung = new Promise<'hung'>(resolve => { timeout = setTimeout(resolve, timeoutMs, 'hung') })
@@ -110,6 +115,7 @@ export function watchRedis (client: RedisClient, options: RedisWatchdogOptions =
       .then(outcome => {
         // A PING that timed out or failed while the connection still counts as ready: Redis does not answer.
         if (outcome !== 'ok' && client.status === 'ready') {
+          dropped = true
           options.onHang?.()
           dropConnections(client)
         }
@@ -121,5 +127,10 @@ export function watchRedis (client: RedisClient, options: RedisWatchdogOptions =
       .catch(() => {})
   }, intervalMs)
   timer.unref()
-  return { stop: () => clearInterval(timer) }
+  return {
+    stop: () => {
+      clearInterval(timer)
+      client.off('ready', onReady)
+    },
+  }
 }
