@@ -271,8 +271,10 @@ http {
 
 async function main (): Promise<void> {
   // The targets run the built gateway and emulator: build the current sources first.
-  process.stdout.write('building (npm run build)…\n')
+  process.stdout.write('building (npm run build, and the emulator)…\n')
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
+  // The emulator is tooling, built apart (dist-emulator/), never into the gateway's dist/.
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.emulator.json'], { cwd: root, stdio: 'inherit' })
   pin(process.pid, LOAD_CPU)
   process.stdout.write(`ion-gateway benchmark: ${DURATION_S} s per run, ${CONNECTIONS} connections, ${cpus().length} cores, node ${process.version}, load from ${WRK ? 'wrk' : 'autocannon'}, ${TASKSET ? `target pinned to core ${TARGET_CPU}, load and upstream on core ${LOAD_CPU}` : 'not pinned'}\n`)
   const emulator = await startTarget('emulator')

@@ -13,7 +13,7 @@ import httpProxy from '@fastify/http-proxy'
 import { pino } from 'pino'
 import { buildApp } from '../dist/src/app.js'
 import { resolveConfig } from '../dist/src/config.js'
-import { createEmulator } from '../dist/src/emulator/index.js'
+import { createEmulator } from '../dist-emulator/emulator/index.js'
 
 const [kind, portArg, arg1, arg2] = process.argv.slice(2)
 // A clean exit on SIGTERM lets `node --cpu-prof` write its profile.

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { buildApp } from '../../src/app.ts'
 import { resolveConfig } from '../../src/config.ts'
-import { createEmulator } from '../../src/emulator/index.ts'
+import { createEmulator } from '../../emulator/index.ts'
 import { DOCKERFILE, DOCKERIGNORE, ROOT, read, readJson, walk } from './paths.ts'
 
 const run = promisify(execFile)
@@ -253,10 +253,11 @@ function dockerIgnored (patterns: string[], path: string): boolean {
 t.test('.dockerignore keeps secrets and build output out of the context, and what the build needs in', async t => {
   const patterns = read(DOCKERIGNORE).split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'))
   for (const path of ['node_modules', 'node_modules/fastify/package.json', 'dist/src/server.js', '.git/HEAD', 'coverage/lcov.info',
-    '.tap/processinfo/x.json', 'bench/results/latest.json', 'acme.ionapi', 'emulator.ionapi', 'secrets/prod/acme.ionapi', 'src/node_modules/x']) {
+    '.tap/processinfo/x.json', 'bench/results/latest.json', 'acme.ionapi', 'emulator.ionapi', 'secrets/prod/acme.ionapi', 'src/node_modules/x',
+    'emulator/index.ts', 'dist-emulator/emulator/index.js']) {
     t.ok(dockerIgnored(patterns, path), `${path} stays out`)
   }
-  for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/server.ts', 'src/emulator/index.ts',
+  for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/server.ts',
     'plugins/metrics.ts', 'README.md']) {
     t.notOk(dockerIgnored(patterns, path), `${path} goes in`)
   }

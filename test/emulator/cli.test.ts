@@ -9,7 +9,7 @@ import { postForm } from './helpers.ts'
 
 t.jobs = 2
 
-const CLI = fileURLToPath(new URL('../../src/emulator/cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../emulator/cli.ts', import.meta.url))
 
 function start (args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { createEmulator } from '../../src/emulator/index.ts'
+import { createEmulator } from '../../emulator/index.ts'
 import { call, ITEM, ORDERS, passwordForm, passwordToken, postForm, startEmulator, tokenUrl, V2 } from './helpers.ts'
 
 const A100 = `${ITEM}?ITNO=A100`

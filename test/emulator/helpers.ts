@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import { request } from 'undici'
-import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.ts'
+import { createEmulator, type Emulator, type EmulatorOptions } from '../../emulator/index.ts'
 
 export const V1 = '/ACME_TST/M3/m3api-rest/execute'
 export const V2 = '/ACME_TST/M3/m3api-rest/v2/execute'

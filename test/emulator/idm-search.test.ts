@@ -1,6 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
-import { IDM_PIDS } from '../../src/emulator/index.ts'
+import { IDM_PIDS } from '../../emulator/index.ts'
 import { call, passwordToken, startEmulator } from './helpers.ts'
 
 const ITEMS = '/ACME_TST/IDM/api/items'

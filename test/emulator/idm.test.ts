@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
-import { binaryStream } from '../../src/emulator/idm.ts'
-import { IDM_PIDS } from '../../src/emulator/index.ts'
+import { binaryStream } from '../../emulator/idm.ts'
+import { IDM_PIDS } from '../../emulator/index.ts'
 import { call, passwordToken, startEmulator } from './helpers.ts'
 
 const ITEMS = '/ACME_TST/IDM/api/items'

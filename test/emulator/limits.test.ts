@@ -1,5 +1,5 @@
 import t from 'tap'
-import { SlidingWindowQuota } from '../../src/emulator/limits.ts'
+import { SlidingWindowQuota } from '../../emulator/limits.ts'
 
 t.test('a sliding window: the limit within any window, then the seconds until a slot frees', async t => {
   let now = 1_000_000

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LN_ORDER_IDS } from '../../src/emulator/index.ts'
+import { LN_ORDER_IDS } from '../../emulator/index.ts'
 import { call, local, ORDERS, passwordToken, startEmulator } from './helpers.ts'
 
 type Order = { SalesOrder: string, Status: string, '@odata.etag': string }

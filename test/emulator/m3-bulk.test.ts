@@ -1,6 +1,6 @@
 import t from 'tap'
-import type { Emulator } from '../../src/emulator/index.ts'
-import { CUSTOMER_NUMBERS } from '../../src/emulator/index.ts'
+import type { Emulator } from '../../emulator/index.ts'
+import { CUSTOMER_NUMBERS } from '../../emulator/index.ts'
 import { call, passwordToken, startEmulator, V2 } from './helpers.ts'
 
 async function bulk (e: Emulator, token: string, body: unknown, path = V2) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { COMPANY_200_ITEM_NUMBERS, DEFAULT_M3_USER, ITEM_NUMBERS } from '../../src/emulator/index.ts'
+import { COMPANY_200_ITEM_NUMBERS, DEFAULT_M3_USER, ITEM_NUMBERS } from '../../emulator/index.ts'
 import { call, passwordToken, startEmulator, V1, V2 } from './helpers.ts'
 
 type NameValue = { Name: string, Value: string }

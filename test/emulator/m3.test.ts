@@ -1,5 +1,5 @@
 import t from 'tap'
-import { CUSTOMER_NUMBERS, ITEM_NUMBERS } from '../../src/emulator/index.ts'
+import { CUSTOMER_NUMBERS, ITEM_NUMBERS } from '../../emulator/index.ts'
 import { call, passwordToken, startEmulator, V1, V2 } from './helpers.ts'
 
 type NameValue = { Name: string, Value: string }

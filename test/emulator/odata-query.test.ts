@@ -1,6 +1,6 @@
 import t from 'tap'
-import { ORDER } from '../../src/emulator/ln-schema.ts'
-import { compileFilter, filterAndSort, ODataQueryError, parseCollectionOptions, type Entity } from '../../src/emulator/odata-query.ts'
+import { ORDER } from '../../emulator/ln-schema.ts'
+import { compileFilter, filterAndSort, ODataQueryError, parseCollectionOptions, type Entity } from '../../emulator/odata-query.ts'
 
 const rows: Entity[] = [
   { SalesOrder: 'SO1', Status: 'Free', Amount: 100, OrderDate: '2026-01-10', Currency: 'EUR', SoldToBP: 'BP1' },

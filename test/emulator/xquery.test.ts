@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseXQuery, XQueryError, type Attribute } from '../../src/emulator/xquery.ts'
+import { parseXQuery, XQueryError, type Attribute } from '../../emulator/xquery.ts'
 
 const known = new Set(['MDS_Name', 'MDS_Category', 'MDS_Pages'])
 const docs: Array<{ id: string, attrs: Attribute[] }> = [

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { Writable } from 'node:stream'
 import { buildApp } from '../../src/app.ts'
 import type { EnvInput } from '../../src/config.ts'
-import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.ts'
+import { createEmulator, type Emulator, type EmulatorOptions } from '../../emulator/index.ts'
 import { testConfig } from './config.ts'
 
 export interface GatewayUnderTest {

@@ -102,12 +102,3 @@ function parseAnswer (raw: string, closed: boolean, guardExpired: boolean): RawA
   const body = length === undefined ? rest : rest.slice(0, length)
   return { status, headers, body, raw, closed, guardExpired }
 }
-
-/** Polls a condition the test cannot observe as an event (the emulator's counters); fails after `limitMs`. */
-export async function until (condition: () => boolean, what: string, limitMs = 10000): Promise<void> {
-  const started = Date.now()
-  while (!condition()) {
-    if (Date.now() - started > limitMs) throw new Error(`gave up waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}

@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { startRedis, type RedisServer } from './redis.ts'
+import { eventually } from './wait.ts'
 
 const run = promisify(execFile)
 
@@ -26,18 +26,6 @@ async function clusterPort (): Promise<number> {
     const port = 20000 + Math.floor(Math.random() * 30000)
     if (await portIsFree(port) && await portIsFree(port + 10000)) return port
   }
-}
-
-/** Polls `check` until it is true; fails with `what` and the last state seen after `timeoutMs`. */
-export async function until (what: string, check: () => Promise<boolean | string>, timeoutMs = 15000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let last: boolean | string = false
-  while (Date.now() < deadline) {
-    last = await check().catch((err: Error) => err.message)
-    if (last === true) return
-    await sleep(50)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${String(last)})`)
 }
 
 async function command (port: number, ...args: Array<string | number>): Promise<unknown> {
@@ -71,7 +59,7 @@ export async function startRedisCluster (t: Test, masters = 3): Promise<RedisClu
   const addresses = nodes.map(n => `127.0.0.1:${n.port}`)
   await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30000 })
   for (const node of nodes) {
-    await until(`cluster state ok on ${node.port}`, async () => {
+    await eventually(`cluster state ok on ${node.port}`, async () => {
       const info = String(await command(node.port, 'CLUSTER', 'INFO'))
       return /cluster_state:ok/.test(info) || info.split('\r\n')[0] as string
     })
@@ -99,7 +87,7 @@ export async function startRedisSentinel (t: Test, masterName = 'iongw'): Promis
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const master = await startRedis(t)
   const replica = await startRedis(t, { extraArgs: () => ['--replicaof', '127.0.0.1', String(master.port)] })
-  await until('replica in sync', async () => /master_link_status:up/.test(String(await command(replica.port, 'INFO', 'replication'))))
+  await eventually('replica in sync', async () => /master_link_status:up/.test(String(await command(replica.port, 'INFO', 'replication'))))
   const sentinel = await startRedis(t, {
     // A sentinel rewrites its configuration file: each gets its own, written before it starts.
     configFile: port => {
@@ -119,7 +107,7 @@ export async function startRedisSentinel (t: Test, masterName = 'iongw'): Promis
     const answer = await command(sentinel.port, 'SENTINEL', 'get-master-addr-by-name', masterName) as [string, string] | null
     return answer ? Number(answer[1]) : 0
   }
-  await until('sentinel knows the replica', async () => {
+  await eventually('sentinel knows the replica', async () => {
     const replicas = await command(sentinel.port, 'SENTINEL', 'replicas', masterName) as unknown[]
     return Array.isArray(replicas) && replicas.length === 1
   })

@@ -1,10 +1,10 @@
 import type { Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { freePort } from './wait.ts'
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -31,19 +31,6 @@ function killOnExit (): void {
   exitHookInstalled = true
   process.once('exit', () => {
     for (const proc of running) proc.kill('SIGKILL')
-  })
-}
-
-/** A port nobody listens on right now (the OS picks it); another process may still take it: callers retry. */
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.unref()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
   })
 }
 

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import type { Redis } from 'ioredis'
-import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.ts'
+import { createEmulator, type Emulator, type EmulatorOptions } from '../../emulator/index.ts'
 import { parseIonApi } from '../../src/ion/ionapi.ts'
 import { createTokenClient, type IssuedToken, type TokenClient } from '../../src/ion/token-client.ts'
 import { createTokenManager, type RefreshTrigger, type TokenManager, type TokenManagerDeps } from '../../src/ion/token-manager.ts'
@@ -85,10 +85,4 @@ export function redisStore (redis: Redis, e: Emulator): RedisTokenStore {
   return new RedisTokenStore(redis, { keyPrefix: redisNamespace('ion-gateway:', parseIonApi(e.ionapi, 'password')).token, clientId: e.ionapi.ci })
 }
 
-export async function eventually (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
+export { eventually } from '../helpers/wait.ts'

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { createEmulator, type Emulator } from '../../src/emulator/index.ts'
+import { createEmulator, type Emulator } from '../../emulator/index.ts'
 import { isGatewayError, type GatewayError } from '../../src/errors.ts'
 import { parseIonApi, type IonGrant } from '../../src/ion/ionapi.ts'
 import { createTokenClient, parseRetryAfter } from '../../src/ion/token-client.ts'

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { createEmulator } from '../../src/emulator/index.ts'
+import { createEmulator } from '../../emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
 import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'

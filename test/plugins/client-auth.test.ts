@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { Redis } from 'ioredis'
-import { createEmulator } from '../../src/emulator/index.ts'
+import { createEmulator } from '../../emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
 import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway } from '../helpers/gateway.ts'

@@ -2,7 +2,8 @@ import t, { type Test } from 'tap'
 import type { Socket } from 'node:net'
 import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway } from '../helpers/gateway.ts'
-import { openRaw, rawExchange, until, type RawAnswer } from '../helpers/raw-socket.ts'
+import { openRaw, rawExchange, type RawAnswer } from '../helpers/raw-socket.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const ITEM = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
 const M3_WRITE = '/m3/m3api-rest/v2/execute/MMS200MI/ChgBasicData'
@@ -106,9 +107,9 @@ t.test('a streamed body that stalls → 408 API_007 and the upstream request is 
   const gw = await startGateway(t, { env: { HEADERS_TIMEOUT_MS: '1000', REQUEST_BODY_TIMEOUT_MS: '2000' } })
   const conn = await openRaw(gw.url)
   await conn.send(`POST ${IDM_UPLOAD} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`)
-  await until(() => gw.emulator.stats.calls(UPSTREAM_IDM) === 1, 'the upload to reach ION')
+  await eventually('the upload to reach ION', () => gw.emulator.stats.calls(UPSTREAM_IDM) === 1)
   assertEnvelope(t, await conn.closed, 408, 'API_007', 'a chunked upload that stalls')
-  await until(() => gw.emulator.stats.inFlight() === 0, 'ION to see the upload end')
+  await eventually('ION to see the upload end', () => gw.emulator.stats.inFlight() === 0)
   t.same(gw.emulator.stats.requests(UPSTREAM_IDM), [], 'ION never received a complete request')
 })
 
@@ -176,12 +177,12 @@ t.test('uploads over MAX_UPLOAD_BYTES → 413 API_006 before anything reaches IO
 
     const chunked = await openRaw(gw.url)
     await chunked.send(`POST ${IDM_UPLOAD} HTTP/1.1\r\nHost: gateway\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\n${'a'.repeat(3000)}\r\n`)
-    await until(() => gw.emulator.stats.calls(UPSTREAM_IDM) === 1, 'the upload to reach ION')
+    await eventually('the upload to reach ION', () => gw.emulator.stats.calls(UPSTREAM_IDM) === 1)
     await chunked.send(`bb8\r\n${'b'.repeat(3000)}\r\n`)
     const res = await chunked.closed
     assertEnvelope(t, res, 413, 'API_006', 'a chunked body passing 4,096 bytes mid-stream')
     t.equal(res.headers.connection, 'close', 'the unread rest ends the connection')
-    await until(() => gw.emulator.stats.inFlight() === 0, 'ION to see the upload end')
+    await eventually('ION to see the upload end', () => gw.emulator.stats.inFlight() === 0)
     t.same(gw.emulator.stats.requests(UPSTREAM_IDM), [], 'the upstream request was aborted: ION never received a complete request')
   })
 })

@@ -1,23 +1,17 @@
+import { eventually } from '../helpers/wait.ts'
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { createEmulator } from '../../src/emulator/index.ts'
+import { createEmulator } from '../../emulator/index.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { startRedis } from '../helpers/redis.ts'
 
-const ITEM = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
-
-async function eventually (t: { ok: (v: boolean, m: string) => void }, what: string, check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) {
-      t.ok(true, what)
-      return
-    }
-    await sleep(100)
-  }
-  t.ok(false, `${what} (not within ${timeoutMs} ms)`)
+async function eventuallyPass (t: { pass: (m: string) => void }, what: string, check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  await eventually(what, check, timeoutMs)
+  t.pass(what)
 }
+
+const ITEM = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
 
 async function get (url: string) {
   const res = await request(url)
@@ -80,7 +74,7 @@ t.test('the token endpoint down at boot: process up, /ready 503, proxied request
   t.equal(emulator.stats.calls(), 0, 'ION resources never called without a token')
   emulator.faults.tokenDown(false)
   // The manager retries by itself after its backoff (at most 5 s), without traffic.
-  await eventually(t, '/ready turns 200 by itself', async () => (await get(gw.url + '/ready')).status === 200)
+  await eventuallyPass(t, '/ready turns 200 by itself', async () => (await get(gw.url + '/ready')).status === 200)
   t.equal((await get(gw.url + ITEM)).status, 200)
 })
 
@@ -97,7 +91,7 @@ t.test('the token endpoint failing during refresh keeps traffic flowing on the o
   t.ok(statuses.every(s => s === 200), 'traffic flowed on the still-valid token')
   t.ok(gw.app.ionTokens.state().lastError, 'the failed refresh is reported')
   gw.emulator.faults.tokenDown(false)
-  await eventually(t, 'recovered with a new token', async () => !gw.app.ionTokens.state().lastError && gw.app.ionTokens.state().hasValidToken)
+  await eventuallyPass(t, 'recovered with a new token', async () => !gw.app.ionTokens.state().lastError && gw.app.ionTokens.state().hasValidToken)
   t.equal((await get(gw.url + ITEM)).status, 200)
 })
 
@@ -112,7 +106,7 @@ t.test('killing Redis mid-run keeps traffic flowing; /ready says degraded', asyn
   t.equal(ready.status, 200)
   t.equal(ready.json.status, 'degraded')
   await redis.start()
-  await eventually(t, '/ready healthy again once Redis is back', async () => (await get(gw.url + '/ready')).json.status === 'healthy')
+  await eventuallyPass(t, '/ready healthy again once Redis is back', async () => (await get(gw.url + '/ready')).json.status === 'healthy')
 })
 
 t.test('no token or secret appears in any captured log line', async t => {

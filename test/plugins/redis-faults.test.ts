@@ -1,9 +1,9 @@
 import t from 'tap'
 import { request } from 'undici'
-import { createEmulator, ITEM_NUMBERS } from '../../src/emulator/index.ts'
+import { createEmulator, ITEM_NUMBERS } from '../../emulator/index.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { startRedis } from '../helpers/redis.ts'
-import { until } from '../helpers/redis-topologies.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const ITEM = `/m3/mi/MMS200MI/GetItmBasic?ITNO=${ITEM_NUMBERS[0]}`
 
@@ -28,7 +28,7 @@ t.test('a hung Redis (accepts connections, never answers) is reported and not wa
 
   redis.pause()
   t.teardown(() => redis.resume())
-  await until('/ready reports the hung Redis', async () => {
+  await eventually('/ready reports the hung Redis', async () => {
     const r = await readiness(gw)
     return (r.status === 'degraded' && r.checks.redis.status === 'degraded') || JSON.stringify(r)
   })
@@ -43,7 +43,7 @@ t.test('a hung Redis (accepts connections, never answers) is reported and not wa
   t.ok(totalMs < 10 * 500, `ten requests took ${Math.round(totalMs)} ms in all (${answers.map(a => Math.round(a.elapsedMs)).join(', ')})`)
 
   redis.resume()
-  await until('/ready is healthy again', async () => (await readiness(gw)).status === 'healthy')
+  await eventually('/ready is healthy again', async () => (await readiness(gw)).status === 'healthy')
   t.equal((await get(gw.url + ITEM)).cache, 'HIT', 'the entry kept in Redis is served again')
 })
 
@@ -52,7 +52,7 @@ t.test('a token endpoint slower than UPSTREAM_TIMEOUT_MS still hands out a token
   t.teardown(() => emulator.close())
   emulator.faults.tokenLatency(600)
   const fresh = await startGateway(t, { emulator, env: { UPSTREAM_TIMEOUT_MS: '200', TOKEN_TIMEOUT_MS: '10000' } })
-  await until('the gateway becomes ready', async () => {
+  await eventually('the gateway becomes ready', async () => {
     const res = await request(`${fresh.url}/ready`)
     await res.body.dump()
     return res.statusCode === 200 || `status ${res.statusCode}`

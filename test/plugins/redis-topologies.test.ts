@@ -5,9 +5,10 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { newApiKey } from '../../src/edge/api-keys.ts'
-import { createEmulator, ITEM_NUMBERS } from '../../src/emulator/index.ts'
+import { createEmulator, ITEM_NUMBERS } from '../../emulator/index.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
-import { startRedisCluster, startRedisSentinel, until } from '../helpers/redis-topologies.ts'
+import { startRedisCluster, startRedisSentinel } from '../helpers/redis-topologies.ts'
+import { eventually } from '../helpers/wait.ts'
 
 // The gateway on a real 3-master Redis Cluster and on a real Sentinel setup (master, replica, sentinel).
 
@@ -114,12 +115,12 @@ t.test('Sentinel: replicas share hits and tokens, and again within 10 s of a fai
 
   const oldMaster = setup.master.port
   await setup.master.stop()
-  await until('the sentinel promotes the replica', async () => (await setup.masterPort()) === setup.replica.port, 20000)
+  await eventually('the sentinel promotes the replica', async () => (await setup.masterPort()) === setup.replica.port, 20000)
   t.not(await setup.masterPort(), oldMaster)
 
   // Within 10 s of the promotion both gateways use the new master: a fresh entry stored by A is a hit for B.
   let probe = 100
-  await until('the replicas share hits again', async () => {
+  await eventually('the replicas share hits again', async () => {
     probe++
     const first = await call(a.url + item(probe), keys.app)
     const second = await call(b.url + item(probe), keys.app)

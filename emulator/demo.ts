@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.ts'
-import { loadDemoConfig } from './config.ts'
-import { createEmulator } from './emulator/index.ts'
+import { buildApp } from '../src/app.ts'
+import { loadDemoConfig } from '../src/config.ts'
+import { createEmulator } from './index.ts'
 
 /** `npm run demo`: the ION emulator and the gateway wired to it, with the in-memory cache. */
 const emulator = await createEmulator({ port: 0 })
