@@ -56,7 +56,7 @@ export default async function health (app: FastifyInstance): Promise<void> {
     schema: {
       tags: ['health'],
       summary: 'Readiness probe',
-      description: 'The seed\'s HealthCheckResult. 503 when no valid ION token can be had or while shutting down; ' +
+      description: 'HealthCheckResult (status, checks, metrics). 503 when no valid ION token can be had or while shutting down; ' +
         '`degraded` (still 200) when only Redis is down.',
       response: { 200: Readiness, 503: Readiness },
     },

@@ -14,7 +14,8 @@ const CORS_EXPOSED_HEADERS = ['x-request-id', 'x-cache', 'age', 'etag', 'retry-a
 /** Security headers, CORS (only for CORS_ORIGINS) and response compression. */
 async function security (app: FastifyInstance): Promise<void> {
   // helmet's headers, computed once (src/edge/security-headers.ts) and set like any other reply header: not
-  // @fastify/helmet, which builds a new helmet middleware on every request (7–11 % of a cache hit's CPU).
+  // @fastify/helmet, which builds a new helmet middleware on every request (docs/design.md says why, bench/README.md
+  // how much).
   const headers = securityHeaders()
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers)

@@ -4,7 +4,8 @@ import { Type, type Static } from './typebox.ts'
 import { parseIonApi, IonApiFileError, type IonGrant, type IonSettings } from './ion/ionapi.ts'
 
 /**
- * The environment contract of DESIGN.md "Configuration". This module is the only reader of process.env.
+ * The environment contract (README "Configuration", docs/design.md "Contracts"). This module is the only reader of
+ * process.env.
  */
 function StringEnum<const T extends readonly string[]> (values: T, defaultValue: T[number]) {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], default: defaultValue })

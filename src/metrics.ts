@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /**
- * The gateway's own metrics (DESIGN.md "Metrics": names are a contract for the Grafana dashboard), on a private
+ * The gateway's own metrics (docs/design.md "Metrics": names are a contract for the Grafana dashboard), on a private
  * registry per app instance. Labels are bounded: a system, an M3 program/transaction that succeeded, a status code.
  */
 /** Values read at scrape time, supplied by whoever owns them (e.g. the token manager). */

@@ -28,7 +28,7 @@ function assertNoSecret (t: Test, message: string): void {
   for (const s of secrets) t.notOk(message.includes(s), 'message does not leak a credential')
 }
 
-t.test('defaults follow DESIGN.md', async t => {
+t.test('defaults follow the documented contract (README "Configuration")', async t => {
   const config = loadConfig({ ION_API_FILE: goodFile })
   t.equal(config.port, 3000)
   t.equal(config.host, '0.0.0.0')

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import helmet, { type HelmetOptions } from 'helmet'
 
-/** The seed's helmet configuration. */
+/** The gateway's helmet configuration (docs/design.md "Security headers"): a strict CSP for a JSON API with Swagger UI. */
 export const securityHeaderOptions: Readonly<HelmetOptions> = {
   contentSecurityPolicy: {
-    // Exactly the seed's directives, not merged with helmet's defaults.
+    // Exactly these directives, not merged with helmet's defaults.
     useDefaults: false,
     directives: {
       defaultSrc: ["'self'"],

@@ -20,7 +20,7 @@ t.test('the precomputed headers are exactly what helmet sets on a real response'
   t.ok(Object.keys(helmetSet).length >= 10, 'helmet set its headers')
 })
 
-t.test('the seed\'s values', async t => {
+t.test('the configured values (strict CSP, HSTS, frameguard…)', async t => {
   const headers = securityHeaders()
   t.equal(headers['content-security-policy'], "default-src 'self';style-src 'self' 'unsafe-inline';script-src 'self';img-src 'self' data: https:")
   t.equal(headers['strict-transport-security'], 'max-age=31536000; includeSubDomains; preload')

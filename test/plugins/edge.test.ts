@@ -123,7 +123,7 @@ t.test('Redis killed: 503 SYS_004 when failing closed', async t => {
   t.equal((await get(a.url + '/health')).status, 200, 'health unaffected')
 })
 
-t.test('security headers match the seed', async t => {
+t.test('security headers follow the gateway\'s helmet configuration', async t => {
   const gw = await startGateway(t)
   const res = await get(gw.url + '/health')
   t.equal(res.headers['content-security-policy'], "default-src 'self';style-src 'self' 'unsafe-inline';script-src 'self';img-src 'self' data: https:")

@@ -10,7 +10,7 @@ async function text (url: string, init: { headers?: Record<string, string> } = {
   return { status: res.statusCode, headers: res.headers, body: await res.body.text() }
 }
 
-t.test('a scrape after traffic shows every metric of DESIGN.md, labels bounded', async t => {
+t.test('a scrape after traffic shows every metric of docs/design.md, labels bounded', async t => {
   const gw = await startGateway(t, { env: { CACHE_DRIVER: 'memory', RATE_LIMIT_MAX: '2000' } })
   await text(gw.url + ITEM)
   await text(gw.url + ITEM)
