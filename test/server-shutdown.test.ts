@@ -4,10 +4,9 @@ import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { createEmulator } from '../emulator/index.ts'
-import { freePort } from './helpers/wait.ts'
+import { eventually, freePort } from './helpers/wait.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -45,18 +44,17 @@ t.test('SIGTERM: /ready 503 during the delay, the slow in-flight request complet
   t.teardown(() => { if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL') })
 
   const base = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 100; i++) {
-    const ready = await request(`${base}/ready`).then(r => { r.body.dump(); return r.statusCode }, () => 0)
-    if (ready === 200) break
-    await sleep(100)
-  }
+  const readiness = (): Promise<number> => request(`${base}/ready`).then(async r => { await r.body.dump(); return r.statusCode }, () => 0)
+  await eventually('the gateway is ready', async () => (await readiness()) === 200, 20000)
   emulator.faults.latency(1500, '/ACME_TST/M3/')
   const slow = request(`${base}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100`).then(async r => ({ status: r.statusCode, body: await r.body.text() }))
-  await sleep(150)
+  await eventually('the slow request reached ION', () => emulator.stats.inFlight() === 1)
   child.kill('SIGTERM')
-  await sleep(200)
+  // SHUTDOWN_DELAY_MS is 800: readiness must turn within it, while the slow request is still in flight.
+  await eventually('/ready turns 503', async () => (await readiness()) === 503, 700)
+  t.pass('/ready turns 503 at once')
   const during = await request(`${base}/ready`)
-  t.equal(during.statusCode, 503, '/ready turns 503 at once')
+  t.equal(during.statusCode, 503)
   t.equal(((await during.body.json()) as { status: string }).status, 'unhealthy')
   t.equal((await request(`${base}/health`).then(async r => { await r.body.dump(); return r.statusCode })), 200, 'still serving during the delay')
   const answer = await slow
