@@ -21,6 +21,7 @@ export const EnvSchema = Type.Object({
   REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_SENTINELS: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_SENTINEL_MASTER: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_TLS: Type.Boolean({ default: false }),
@@ -68,7 +69,7 @@ interface RedisAuth { username?: string, password?: string, tls: boolean }
 export type RedisConnection =
   | { mode: 'standalone', url: string }
   | ({ mode: 'cluster', nodes: HostPort[] } & RedisAuth)
-  | ({ mode: 'sentinel', sentinels: HostPort[], masterName: string } & RedisAuth)
+  | ({ mode: 'sentinel', sentinels: HostPort[], masterName: string, sentinelPassword?: string } & RedisAuth)
 export type RedisMode = RedisConnection['mode']
 
 export interface Config {
@@ -243,6 +244,9 @@ function parseList (value: string | undefined): string[] {
 /** The one Redis topology the environment names; more than one stops the boot. */
 function resolveRedis (e: Env): RedisConnection | undefined {
   const named = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter(name => e[name] !== undefined)
+  if (e.REDIS_SENTINEL_PASSWORD !== undefined && e.REDIS_SENTINELS === undefined) {
+    throw new ConfigError('Invalid environment: REDIS_SENTINEL_PASSWORD is only for REDIS_SENTINELS')
+  }
   if (named.length > 1) {
     throw new ConfigError(`Invalid environment: set only one of ${named.join(', ')} (standalone, Cluster or Sentinel)`)
   }
@@ -264,7 +268,13 @@ function resolveRedis (e: Env): RedisConnection | undefined {
     if (e.REDIS_SENTINEL_MASTER === undefined) {
       throw new ConfigError('Invalid environment: REDIS_SENTINELS needs REDIS_SENTINEL_MASTER (the master group name)')
     }
-    return { mode: 'sentinel', sentinels: parseHostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS), masterName: e.REDIS_SENTINEL_MASTER, ...auth }
+    return {
+      mode: 'sentinel',
+      sentinels: parseHostPorts('REDIS_SENTINELS', e.REDIS_SENTINELS),
+      masterName: e.REDIS_SENTINEL_MASTER,
+      ...(e.REDIS_SENTINEL_PASSWORD !== undefined ? { sentinelPassword: e.REDIS_SENTINEL_PASSWORD } : {}),
+      ...auth,
+    }
   }
   return undefined
 }

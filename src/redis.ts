@@ -34,6 +34,8 @@ export function createRedisClient (connection: RedisConnection | string, overrid
         sentinels: target.sentinels,
         name: target.masterName,
         ...credentials(target),
+        // Sentinels that require their own password (e.g. the Bitnami chart's default).
+        ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword, ...(target.username !== undefined ? { sentinelUsername: target.username } : {}) } : {}),
         ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
         // No failoverDetector: its sentinel subscriptions outlive the client's quit in ioredis 6 and report errors with
         // no listener. A failed master drops the connection anyway, and the reconnection asks the sentinels again.

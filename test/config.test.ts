@@ -194,3 +194,11 @@ t.test('TOKEN_TIMEOUT_MS is its own deadline', async t => {
   t.equal(resolveConfig({}, sampleIonApi).token.timeoutMs, 15000)
   t.equal(resolveConfig({ UPSTREAM_TIMEOUT_MS: '100', TOKEN_TIMEOUT_MS: '20000' }, sampleIonApi).token.timeoutMs, 20000)
 })
+
+t.test('REDIS_SENTINEL_PASSWORD goes with Sentinel only', async t => {
+  t.same(resolveConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_SENTINEL_PASSWORD: 'spw' }, sampleIonApi).redis,
+    { mode: 'sentinel', sentinels: [{ host: 's', port: 26379 }], masterName: 'm', sentinelPassword: 'spw', tls: false })
+  const err = configErrorOf(() => resolveConfig({ REDIS_URL: 'redis://r:6379', REDIS_SENTINEL_PASSWORD: 'spw' }, sampleIonApi))
+  t.match(err.message, /REDIS_SENTINEL_PASSWORD is only for REDIS_SENTINELS/)
+  t.notMatch(err.message, /spw/)
+})

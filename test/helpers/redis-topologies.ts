@@ -29,7 +29,11 @@ async function clusterPort (): Promise<number> {
 }
 
 async function command (port: number, ...args: Array<string | number>): Promise<unknown> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 1000 })
+  return authedCommand(port, undefined, ...args)
+}
+
+async function authedCommand (port: number, password: string | undefined, ...args: Array<string | number>): Promise<unknown> {
+  const client = new Redis({ port, host: '127.0.0.1', ...(password ? { password } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 1000 })
   client.on('error', () => {})
   try {
     await client.connect()
@@ -80,14 +84,16 @@ export interface RedisSentinelSetup {
 
 /**
  * A master, a replica of it and one sentinel (quorum 1, down after 1 s) watching them: real processes, killed in
- * teardown. Killing the master makes the sentinel promote the replica.
+ * teardown. Killing the master makes the sentinel promote the replica. With `passwords`, the data nodes require
+ * `data` and the sentinel requires `sentinel` (its own password, as the Bitnami chart sets up by default).
  */
-export async function startRedisSentinel (t: Test, masterName = 'iongw'): Promise<RedisSentinelSetup> {
+export async function startRedisSentinel (t: Test, masterName = 'iongw', passwords?: { data: string, sentinel: string }): Promise<RedisSentinelSetup> {
   const dir = mkdtempSync(join(tmpdir(), 'ion-gw-sentinel-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const master = await startRedis(t)
-  const replica = await startRedis(t, { extraArgs: () => ['--replicaof', '127.0.0.1', String(master.port)] })
-  await eventually('replica in sync', async () => /master_link_status:up/.test(String(await command(replica.port, 'INFO', 'replication'))))
+  const dataAuth = passwords ? ['--requirepass', passwords.data, '--masterauth', passwords.data] : []
+  const master = await startRedis(t, { extraArgs: () => dataAuth, password: passwords?.data })
+  const replica = await startRedis(t, { extraArgs: () => [...dataAuth, '--replicaof', '127.0.0.1', String(master.port)], password: passwords?.data })
+  await eventually('replica in sync', async () => /master_link_status:up/.test(String(await authedCommand(replica.port, passwords?.data, 'INFO', 'replication'))))
   const sentinel = await startRedis(t, {
     // A sentinel rewrites its configuration file: each gets its own, written before it starts.
     configFile: port => {
@@ -97,18 +103,20 @@ export async function startRedisSentinel (t: Test, masterName = 'iongw'): Promis
         `sentinel down-after-milliseconds ${masterName} 1000`,
         `sentinel failover-timeout ${masterName} 5000`,
         `sentinel parallel-syncs ${masterName} 1`,
+        ...(passwords ? [`sentinel auth-pass ${masterName} ${passwords.data}`, `requirepass ${passwords.sentinel}`] : []),
         '',
       ].join('\n'))
       return file
     },
     extraArgs: () => ['--sentinel'],
+    password: passwords?.sentinel,
   })
   const masterPort = async (): Promise<number> => {
-    const answer = await command(sentinel.port, 'SENTINEL', 'get-master-addr-by-name', masterName) as [string, string] | null
+    const answer = await authedCommand(sentinel.port, passwords?.sentinel, 'SENTINEL', 'get-master-addr-by-name', masterName) as [string, string] | null
     return answer ? Number(answer[1]) : 0
   }
   await eventually('sentinel knows the replica', async () => {
-    const replicas = await command(sentinel.port, 'SENTINEL', 'replicas', masterName) as unknown[]
+    const replicas = await authedCommand(sentinel.port, passwords?.sentinel, 'SENTINEL', 'replicas', masterName) as unknown[]
     return Array.isArray(replicas) && replicas.length === 1
   })
   return { master, replica, sentinel, masterName, sentinels: `127.0.0.1:${sentinel.port}`, masterPort }

@@ -34,8 +34,8 @@ function killOnExit (): void {
   })
 }
 
-async function answersPing (port: number): Promise<boolean> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 500 })
+async function answersPing (port: number, password?: string): Promise<boolean> {
+  const probe = new Redis({ port, host: '127.0.0.1', ...(password ? { password } : {}), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 500 })
   probe.on('error', () => {})
   try {
     await probe.connect()
@@ -50,7 +50,7 @@ async function answersPing (port: number): Promise<boolean> {
 type Launch = { ok: true, proc: ChildProcess } | { ok: false, addressInUse: boolean, output: string }
 
 /** Spawns redis-server on `port` and waits until it answers PING, or exits, or the timeout passes. */
-async function launch (port: number, extraArgs: string[] = [], configFile?: string): Promise<Launch> {
+async function launch (port: number, extraArgs: string[] = [], configFile?: string, password?: string): Promise<Launch> {
   const proc = spawn(BINARY, [
     ...(configFile ? [configFile] : []),
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
@@ -67,7 +67,7 @@ async function launch (port: number, extraArgs: string[] = [], configFile?: stri
   proc.once('exit', () => running.delete(proc))
   const deadline = Date.now() + STARTUP_TIMEOUT_MS
   while (Date.now() < deadline && !status.exited) {
-    const probe = await Promise.race([answersPing(port), spawnError])
+    const probe = await Promise.race([answersPing(port, password), spawnError])
     if (probe instanceof Error) return { ok: false, addressInUse: false, output: probe.message }
     // Someone else may answer on this port (a race for a free port): only our live process counts.
     if (probe && !status.exited) return { ok: true, proc }
@@ -88,9 +88,10 @@ async function killProcess (proc: ChildProcess): Promise<void> {
 /**
  * A private redis-server (never REDIS_URL, never the default port) on a free port, waiting until it answers PING;
  * killed in `t.teardown`. `stop()` kills it like a crash, `start()` brings it back empty on the same port.
- * `extraArgs` are more redis-server options; `portFor` picks the port (Cluster nodes need their bus port free too).
+ * `extraArgs` are more redis-server options; `portFor` picks the port (Cluster nodes need their bus port free too);
+ * `password` is what the readiness PING authenticates with (when the options set `requirepass`).
  */
-export async function startRedis (t: Test, options: { extraArgs?: (port: number) => string[], configFile?: (port: number) => string, portFor?: () => Promise<number> } = {}): Promise<RedisServer> {
+export async function startRedis (t: Test, options: { extraArgs?: (port: number) => string[], configFile?: (port: number) => string, portFor?: () => Promise<number>, password?: string } = {}): Promise<RedisServer> {
   killOnExit()
   let child: ChildProcess | undefined
   let port = 0
@@ -98,7 +99,7 @@ export async function startRedis (t: Test, options: { extraArgs?: (port: number)
   const argsFor = (p: number): string[] => options.extraArgs?.(p) ?? []
   for (let attempt = 0; attempt < 10 && !child; attempt++) {
     port = await (options.portFor ?? freePort)()
-    const result = await launch(port, argsFor(port), options.configFile?.(port))
+    const result = await launch(port, argsFor(port), options.configFile?.(port), options.password)
     if (result.ok) child = result.proc
     else lastOutput = result.output
   }
@@ -121,7 +122,7 @@ export async function startRedis (t: Test, options: { extraArgs?: (port: number)
       if (child) return
       // The port may be briefly held (a client's reconnect attempt, a socket closing): retry on the same one.
       for (let attempt = 0; attempt < 40; attempt++) {
-        const result = await launch(port, argsFor(port), options.configFile?.(port))
+        const result = await launch(port, argsFor(port), options.configFile?.(port), options.password)
         if (result.ok) {
           child = result.proc
           return

@@ -142,3 +142,28 @@ t.test('Sentinel: replicas share hits and tokens, and again within 10 s of a fai
   t.equal(emulator.stats.tokenRequests() - tokensBefore, 1, `one token request for both replicas after the failover (saw ${emulator.stats.tokenRequests() - tokensBefore})`)
   t.match(await readiness(b), { status: 'healthy', checks: { redis: { status: 'up', mode: 'sentinel' } } })
 })
+
+t.test('Sentinel with passwords: the data nodes\' (REDIS_PASSWORD) and the sentinels\' own (REDIS_SENTINEL_PASSWORD)', async t => {
+  const passwords = { data: 'data-secret-1', sentinel: 'sentinel-secret-2' }
+  const setup = await startRedisSentinel(t, 'iongw', passwords)
+  const keys = keysFile()
+  const emulator = await createEmulator({ port: 0 })
+  t.teardown(() => emulator.close())
+  const env = {
+    REDIS_SENTINELS: setup.sentinels,
+    REDIS_SENTINEL_MASTER: setup.masterName,
+    REDIS_PASSWORD: passwords.data,
+    REDIS_SENTINEL_PASSWORD: passwords.sentinel,
+    CACHE_DRIVER: 'redis',
+    CLIENT_API_KEYS_FILE: keys.file,
+  }
+  const a = await startGateway(t, { emulator, env })
+  const b = await startGateway(t, { emulator, env })
+  await eventually('both replicas reach Redis through the sentinel', async () => {
+    const states = await Promise.all([readiness(a), readiness(b)])
+    return states.every(s => s.checks.redis.status === 'up') || JSON.stringify(states.map(s => s.checks.redis))
+  })
+  t.equal((await call(a.url + item(0), keys.app)).headers['x-cache'], 'MISS')
+  t.equal((await call(b.url + item(0), keys.app)).headers['x-cache'], 'HIT', 'the replicas share the authenticated master')
+  t.notMatch(a.logText() + b.logText(), new RegExp(`${passwords.data}|${passwords.sentinel}`), 'no password in the logs')
+})
