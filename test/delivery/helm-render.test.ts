@@ -7,7 +7,7 @@ import { EnvSchema, loadConfig, parseEnv, resolveConfig } from '../../src/config
 import { loadApiKeysFile, sha256Hex } from '../../src/edge/api-keys.ts'
 import { sampleIonApi } from '../fixtures/ionapi.ts'
 import { CASES, CLUSTER, EXISTING, REFUSED, SENTINEL, ionapiText } from './helm-cases.ts'
-import { cleanUpHelm, refusal, renderChart, type Manifest } from './helm.ts'
+import { cleanUpHelm, refusal, renderChart, type Manifest, type Rendered } from './helm.ts'
 import { CHART, DASHBOARD, ROOT, read, readYaml } from './paths.ts'
 
 // Kubernetes shapes, as far as these tests look into them.
@@ -48,8 +48,13 @@ interface Deployment extends Manifest {
 // Every render below is real Helm's (`helm install --dry-run=client`).
 t.teardown(cleanUpHelm)
 
+const renders = new Map<string, Rendered>()
+
+/** The chart rendered with `values` (once per value set: the tests only read what Helm rendered). */
 function render (values: Record<string, unknown> = EXISTING) {
-  const rendered = renderChart(values, { releaseName: 'gw', namespace: 'ion' })
+  const id = JSON.stringify(values)
+  const rendered = renders.get(id) ?? renderChart(values, { releaseName: 'gw', namespace: 'ion' })
+  renders.set(id, rendered)
   const docs = rendered.docs
   const all = (kind: string) => docs.filter(d => d.kind === kind)
   const one = <T extends Manifest = Manifest>(kind: string, nameSuffix = ''): T => {
