@@ -1,16 +1,20 @@
 import t from 'tap'
-import { CASES, EXISTING, SCHEMA_REFUSED } from './helm-cases.ts'
+import { CASES, EXISTING, SCHEMA_REFUSED, documentedValueSets } from './helm-cases.ts'
 import { cleanUpHelm, helm, helmVersion, lintChart, renderChart } from './helm.ts'
 import { kubernetesSchemaErrors } from './kube-schemas.ts'
 import { CHART } from './paths.ts'
 
-// Real Helm lints the chart and renders every documented value set; every object it renders must be one the
-// Kubernetes API accepts (its OpenAPI schemas, offline). helm-render.test.ts checks what the objects say.
+// Real Helm lints the chart and renders the test value sets and every value set the documentation shows; every
+// object it renders must be one the Kubernetes API accepts (its OpenAPI schemas, offline). helm-render.test.ts checks
+// what the objects say.
 
 t.comment(`Helm ${helmVersion()}`)
 t.teardown(cleanUpHelm)
 
-for (const [what, values] of Object.entries(CASES)) {
+const documented = documentedValueSets()
+t.ok(Object.keys(documented).length >= 4, `the documentation's value sets were found: ${Object.keys(documented).join(', ')}`)
+
+for (const [what, values] of Object.entries({ ...CASES, ...documented })) {
   t.test(`${what}: helm lint --strict passes and every object fits its Kubernetes schema`, async t => {
     const lint = lintChart(values)
     t.ok(lint.ok, `helm lint --strict: ${lint.output}`)
