@@ -1,53 +1,10 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
-import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
-import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
 import { addressIdentity } from '../src/edge/client-ip.ts'
 import { decideLimit, refusalMessage, type LimitState } from '../src/edge/client-limits.ts'
+import { LocalCounters, RedisCounters, SharedCounters, rateLimitStore } from '../src/edge/rate-limit-store.ts'
 import { GatewayError } from '../src/errors.ts'
-import type { RedisClient } from '../src/redis.ts'
-
-type Callback = (err: Error | null, res?: { current: number, ttl: number }) => void
-
-/**
- * Counters in Redis (one limit across replicas); when Redis fails, RATE_LIMIT_FAIL_OPEN decides: open falls back
- * to this replica's own counters, closed refuses with SYS_004 503.
- */
-function sharedStore (redis: RedisClient, keyPrefix: string, failOpen: boolean, onFailure: (err: Error) => void) {
-  return class SharedRateLimitStore {
-    private readonly shared: RedisStore
-    private readonly local: LocalStore
-    constructor (params: { continueExceeding?: boolean, exponentialBackoff?: boolean }) {
-      const continueExceeding = params.continueExceeding === true
-      const exponentialBackoff = params.exponentialBackoff === true
-      this.shared = new RedisStore(continueExceeding, exponentialBackoff, redis, keyPrefix)
-      this.local = new LocalStore(continueExceeding, exponentialBackoff, 10000)
-    }
-
-    incr (key: string, cb: Callback, timeWindow: number, max: number): void {
-      this.shared.incr(key, this.orFallback('incr', key, cb, timeWindow, max), timeWindow, max)
-    }
-
-    /** The counter without counting (the library's `{ increment: false }`). */
-    read (key: string, cb: Callback, timeWindow: number, max: number): void {
-      this.shared.read(key, this.orFallback('read', key, cb, timeWindow, max), timeWindow, max)
-    }
-
-    private orFallback (operation: 'incr' | 'read', key: string, cb: Callback, timeWindow: number, max: number): Callback {
-      return (err, res) => {
-        if (!err && res) return cb(null, res)
-        onFailure(err ?? new Error('empty answer'))
-        if (failOpen) return this.local[operation](key, cb, timeWindow, max)
-        cb(new GatewayError('SYS_004', 'Rate limiting is unavailable; try again shortly', { retryAfterS: 1, cause: { code: (err as NodeJS.ErrnoException | null)?.code } }))
-      }
-    }
-
-    child (): SharedRateLimitStore {
-      return this
-    }
-  }
-}
 
 /**
  * Per client: RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS, SYS_002 429 past it. Requests without a valid API key are
@@ -61,21 +18,20 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
   const keysRequired = app.config.clientApiKeysFile !== undefined
   const metrics = app.gatewayMetrics
   let lastWarnMs = 0
-  await app.register(rateLimit, {
-    global: false,
-    max: settings.max,
-    timeWindow: settings.windowMs,
-    ...(app.redis
-      ? {
-          store: sharedStore(app.redis, app.redisNamespace.rateLimit, settings.failOpen, err => {
-            if (Date.now() - lastWarnMs > 1000) {
-              lastWarnMs = Date.now()
-              app.log.warn({ code: (err as NodeJS.ErrnoException).code, failOpen: settings.failOpen }, 'rate-limit store unavailable')
-            }
-          }),
+  // Counters in Redis (one limit across replicas); when Redis fails, RATE_LIMIT_FAIL_OPEN decides: open falls back
+  // to this replica's own counters, closed refuses with SYS_004 503.
+  const counters = app.redis
+    ? new SharedCounters(new RedisCounters(app.redis, app.redisNamespace.rateLimit), {
+      failOpen: settings.failOpen,
+      onFailure: err => {
+        if (Date.now() - lastWarnMs > 1000) {
+          lastWarnMs = Date.now()
+          app.log.warn({ code: (err as NodeJS.ErrnoException).code, failOpen: settings.failOpen }, 'rate-limit store unavailable')
         }
-      : {}),
-  })
+      },
+    })
+    : new LocalCounters()
+  await app.register(rateLimit, { global: false, max: settings.max, timeWindow: settings.windowMs, store: rateLimitStore(counters) })
   const byAddress = app.createRateLimit({ keyGenerator: request => request.client?.address ?? addressKey(request.ip) })
   const byClient = app.createRateLimit({ keyGenerator: request => request.client?.id ?? addressKey(request.ip) })
   const state = (result: Awaited<ReturnType<typeof byClient>>): LimitState => result.isAllowed

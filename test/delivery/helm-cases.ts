@@ -1,5 +1,8 @@
+import { join } from 'node:path'
+import YAML from 'yaml'
 import { sha256Hex } from '../../src/edge/api-keys.ts'
 import { sampleIonApi } from '../fixtures/ionapi.ts'
+import { DEPLOYMENT_DOC, ROOT, deepMerge, isPlainObject, read } from './paths.ts'
 
 /** Values the chart is rendered with in the delivery tests, shared by the schema, render and real-Helm tests. */
 
@@ -135,4 +138,30 @@ export const SCHEMA_REFUSED: Record<string, { values: Record<string, unknown>, p
   'maxUnavailable in words': { values: { rollingUpdate: { maxUnavailable: 'one pod' } }, path: '/rollingUpdate/maxUnavailable' },
   'a CPU target over 100 %': { values: { autoscaling: { targetCPUUtilizationPercentage: 170 } }, path: '/autoscaling/targetCPUUtilizationPercentage' },
   'a Service port out of range': { values: { service: { port: 70000 } }, path: '/service/port' },
+}
+
+/**
+ * The value sets the documentation shows: each YAML block of docs/deployment.md (a fragment without an .ionapi is
+ * taken with EXISTING, as the guide's values file has one) and the README's `helm install --set` command.
+ */
+export function documentedValueSets (): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {}
+  const doc = read(DEPLOYMENT_DOC)
+  for (const block of doc.matchAll(/^```yaml\n([\s\S]*?)^```/gm)) {
+    const values: unknown = YAML.parse(block[1]!)
+    if (!isPlainObject(values)) throw new Error(`docs/deployment.md: a YAML block that is not a values map:\n${block[1]}`)
+    const line = doc.slice(0, block.index).split('\n').length
+    out[`docs/deployment.md line ${line}`] = 'ionapi' in values ? values : deepMerge(EXISTING, values)
+  }
+  const install = /^helm install (?:[^\n]*\\\n)*[^\n]*/m.exec(read(join(ROOT, 'README.md')))
+  if (!install) throw new Error('README.md: no helm install command')
+  let readme: Record<string, unknown> = {}
+  for (const [, path, value] of install[0].matchAll(/--set ([\w.]+)=(\S+)/g)) {
+    const keys = path!.split('.')
+    let set: Record<string, unknown> = { [keys.pop()!]: value }
+    for (const key of keys.reverse()) set = { [key]: set }
+    readme = deepMerge(readme, set)
+  }
+  out['README.md helm install'] = readme
+  return out
 }

@@ -5,8 +5,7 @@ import { Ajv } from 'ajv'
 import YAML from 'yaml'
 import { EnvSchema } from '../../src/config.ts'
 import { CASES, SCHEMA_REFUSED } from './helm-cases.ts'
-import { deepMerge, parseTemplate } from './helm-template.ts'
-import { CHART, DEPLOYMENT_DOC, ROOT, TEMPLATES, chartValues, isPlainObject, read, readJson, readYaml, walk } from './paths.ts'
+import { CHART, DEPLOYMENT_DOC, ROOT, TEMPLATES, chartValues, deepMerge, isPlainObject, read, readJson, readYaml, walk } from './paths.ts'
 
 interface JsonSchema {
   type?: string | string[]
@@ -75,7 +74,7 @@ t.test('Chart.yaml: apiVersion v2, appVersion is package.json version', async t 
   t.match(chart.version, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'chart version is SemVer')
 })
 
-t.test('each template is well formed: balanced braces, blocks closed, starts with a condition or apiVersion', async t => {
+t.test('each template is well formed: balanced braces, starts with a condition or apiVersion', async t => {
   const files = templateFiles()
   for (const expected of ['_helpers.tpl', 'deployment.yaml', 'service.yaml', 'configmap.yaml', 'secret.yaml', 'hpa.yaml', 'pdb.yaml',
     'servicemonitor.yaml', 'ingress.yaml', 'serviceaccount.yaml', 'dashboard-configmap.yaml', 'NOTES.txt']) {
@@ -84,7 +83,6 @@ t.test('each template is well formed: balanced braces, blocks closed, starts wit
   for (const file of files) {
     const src = read(join(TEMPLATES, file))
     t.equal((src.match(/\{\{/g) ?? []).length, (src.match(/\}\}/g) ?? []).length, `${file}: as many {{ as }}`)
-    t.doesNotThrow(() => parseTemplate(src, file), `${file}: every if/range/with/define has its end`)
     if (file.endsWith('.yaml')) {
       const first = src.split('\n').find(line => line.trim() !== '' && !line.trim().startsWith('#')) ?? ''
       t.match(first, /^(\{\{-? if .*\}\}|apiVersion: \S+)$/, `${file} starts with a condition or apiVersion:`)

@@ -7,7 +7,7 @@ import { EnvSchema, loadConfig, parseEnv, resolveConfig } from '../../src/config
 import { loadApiKeysFile, sha256Hex } from '../../src/edge/api-keys.ts'
 import { sampleIonApi } from '../fixtures/ionapi.ts'
 import { CASES, CLUSTER, EXISTING, REFUSED, SENTINEL, ionapiText } from './helm-cases.ts'
-import { FailError, Renderer, TemplateError, manifests, renderChart, type Manifest } from './helm-template.ts'
+import { cleanUpHelm, refusal, renderChart, type Manifest, type Rendered } from './helm.ts'
 import { CHART, DASHBOARD, ROOT, read, readYaml } from './paths.ts'
 
 // Kubernetes shapes, as far as these tests look into them.
@@ -45,9 +45,17 @@ interface Deployment extends Manifest {
   }
 }
 
+// Every render below is real Helm's (`helm install --dry-run=client`).
+t.teardown(cleanUpHelm)
+
+const renders = new Map<string, Rendered>()
+
+/** The chart rendered with `values` (once per value set: the tests only read what Helm rendered). */
 function render (values: Record<string, unknown> = EXISTING) {
-  const rendered = renderChart(CHART, { releaseName: 'gw', namespace: 'ion', values })
-  const docs = manifests(rendered)
+  const id = JSON.stringify(values)
+  const rendered = renders.get(id) ?? renderChart(values, { releaseName: 'gw', namespace: 'ion' })
+  renders.set(id, rendered)
+  const docs = rendered.docs
   const all = (kind: string) => docs.filter(d => d.kind === kind)
   const one = <T extends Manifest = Manifest>(kind: string, nameSuffix = ''): T => {
     const found = all(kind).filter(d => d.metadata.name.endsWith(nameSuffix))
@@ -58,73 +66,16 @@ function render (values: Record<string, unknown> = EXISTING) {
   const pod = deployment.spec.template.spec
   const container = pod.containers[0]!
   const configMap = all('ConfigMap').find(c => !c.metadata.name.endsWith('-dashboard')) as Manifest & { data: Record<string, string> }
-  const notes = rendered.files.get('ion-gateway/templates/NOTES.txt') ?? ''
-  return { rendered, docs, all, one, deployment, pod, container, configMap, notes }
-}
-
-function failure (values: Record<string, unknown>): string {
-  try {
-    renderChart(CHART, { values })
-  } catch (err) {
-    if (err instanceof FailError) return err.message
-    throw err
-  }
-  return 'rendered without failing'
+  return { rendered, docs, all, one, deployment, pod, container, configMap, notes: rendered.notes }
 }
 
 function env (container: Container, name: string): EnvVar | undefined {
   return container.env.find(e => e.name === name)
 }
 
-t.test('the renderer follows Helm where charts usually go wrong', async t => {
-  const run = (src: string, values: Record<string, unknown> = {}) => {
-    const r = new Renderer()
-    r.add('t', src)
-    return r.render('t', { Values: values })
-  }
-  t.equal(run('{{ .Values.a }} {{ .Values.b }} {{ .Values.c }}', { a: 3000, b: 67108864, c: 1048576 }), '3000 6.7108864e+07 1.048576e+06',
-    'numbers of values.yaml print like Go float64s')
-  t.equal(run('{{ int64 .Values.b }}', { b: 67108864 }), '67108864')
-  t.equal(run('a\n  {{- "b" -}}  \n c'), 'abc', 'trim markers eat whitespace and newlines')
-  t.equal(run('{{ and 1 "x" }}|{{ or "" 0 }}|{{ if dict }}full{{ else }}empty{{ end }}'), 'x|0|empty')
-  t.equal(run('{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}', { m: { b: 'y', a: 'x' } }), 'a=x;b=y;', 'maps range in key order')
-  t.throws(() => run('{{ .Values.missing.key }}', {}), TemplateError, 'a field of a missing key is an error, as in Helm')
-  t.throws(() => run('{{ eq .Values.n 2 }}', { n: 2 }), /incompatible types/, 'float64 and int do not compare, as in Go')
-  t.equal(run('x:\n  {{- toYaml .Values.v | nindent 2 }}', { v: { list: ['a'], n: 1 } }), 'x:\n  list:\n  - a\n  "n": 1',
-    'lists not indented under their key; "n" quoted (a YAML 1.1 boolean)')
-})
-
-// Expected texts below are what Helm 4.1 printed for the same values (helm-real.test.ts checks the whole chart).
-t.test('toYaml, toJson and quote write what Helm writes', async t => {
-  const run = (src: string, values: Record<string, unknown>) => {
-    const r = new Renderer()
-    r.add('t', src)
-    return r.render('t', { Values: values })
-  }
-  const yaml = (v: unknown) => run('{{ toYaml .Values.v }}', { v })
-  t.equal(yaml(['true', 'yes', 'On', 'n', '~', '', '0123', '0x1F', '1e3', '.5', '12:30', '2001-12-14', '1_000', '0o17', '<<', '_1']),
-    '- "true"\n- "yes"\n- "On"\n- "n"\n- "~"\n- ""\n- "0123"\n- "0x1F"\n- "1e3"\n- ".5"\n- "12:30"\n- "2001-12-14"\n- "1_000"\n- "0o17"\n- <<\n- _1',
-    'strings YAML 1.1 would read as something else are double-quoted')
-  t.equal(yaml([' lead', '#x', 'a #b', 'a: b', 'x:', '- x', '-x', ':x', "'x", '---', 'a:b', 'tab\tin', 'é']),
-    "- ' lead'\n- '#x'\n- 'a #b'\n- 'a: b'\n- 'x:'\n- '- x'\n- -x\n- :x\n- '''x'\n- '---'\n- a:b\n- \"tab\\tin\"\n- é",
-    'single quotes where plain cannot be, double quotes for control characters')
-  t.equal(yaml(['multi\nline', 'a\n\nb\n', 'a\n\n', ' lead\nx', 'trail \nx']),
-    '- |-\n  multi\n  line\n- |\n  a\n\n  b\n- |+\n  a\n\n- |2-\n   lead\n  x\n- "trail \\nx"', 'literal blocks with their chomping')
-  t.equal(yaml({ item10: 1, item9: 2, a_b: 3, aB: 4, 10: 5, 9: 6, _x: 7, Zed: 8 }),
-    '_x: 7\n"9": 6\n"10": 5\nZed: 8\na_b: 3\naB: 4\nitem9: 2\nitem10: 1', 'go-yaml\'s key order')
-  t.equal(yaml([1234567.5, 1e-7, 1e21, 100, 0.25]), '- 1.2345675e+06\n- 1e-07\n- 1e+21\n- 100\n- 0.25', 'whole numbers as integers, others as Go\'s %g')
-  t.equal(yaml({ a: [[1, 2], [], {}, { b: { c: [1, { d: 'x\ny' }] } }] }),
-    'a:\n- - 1\n  - 2\n- []\n- {}\n- b:\n    c:\n    - 1\n    - d: |-\n        x\n        y')
-  t.equal(yaml({ long: Array(33).fill('word').join(' ') }),
-    `long: ${Array(16).fill('word').join(' ')}\n  ${Array(16).fill('word').join(' ')}\n  word`, 'folded past column 80')
-  t.equal(run('{{ toJson .Values.v }}', { v: { html: '<a&b>\u2028', n: [1.5, 1e21, 1e-7], z: { b: 1, B: 3, _: 4 } } }),
-    '{"html":"\\u003ca\\u0026b\\u003e\\u2028","n":[1.5,1e+21,1e-7],"z":{"B":3,"_":4,"b":1}}', 'Go\'s encoding/json escapes HTML')
-  t.equal(run('{{ quote .Values.v }}', { v: 'q"\\\x07\x1b\x7fé\u00a0' }), '"q\\"\\\\\\a\\x1b\\x7fé\\u00a0"', 'Go\'s %q')
-})
-
 t.test('without an .ionapi secret the chart refuses to render, naming the values to set', async t => {
-  t.match(failure({}), /ionapi\.existingSecret.*ionapi\.content/)
-  t.match(failure({ ionapi: { existingSecret: 'a', content: ionapiText } }), /not both/)
+  t.match(refusal({}), /ionapi\.existingSecret.*ionapi\.content/)
+  t.match(refusal({ ionapi: { existingSecret: 'a', content: ionapiText } }), /not both/)
 })
 
 t.test('the defaults render the core objects and none of the optional ones', async t => {
@@ -205,8 +156,8 @@ t.test('terminationGracePeriodSeconds outlasts SHUTDOWN_DELAY_MS plus the server
   t.equal(delayMs, 5000)
   t.ok(pod.terminationGracePeriodSeconds * 1000 > delayMs + drainMs, `${pod.terminationGracePeriodSeconds}s > ${delayMs} + ${drainMs} ms`)
   t.equal(drainMs, 25000, 'the chart\'s validation assumes a 25 s drain budget (templates/_helpers.tpl)')
-  t.match(failure({ ...EXISTING, terminationGracePeriodSeconds: 20 }), /terminationGracePeriodSeconds/)
-  t.match(failure({ ...EXISTING, shutdown: { delayMs: 30000 } }), /terminationGracePeriodSeconds/)
+  t.match(refusal({ ...EXISTING, terminationGracePeriodSeconds: 20 }), /terminationGracePeriodSeconds/)
+  t.match(refusal({ ...EXISTING, shutdown: { delayMs: 30000 } }), /terminationGracePeriodSeconds/)
 })
 
 t.test('the ConfigMap holds only EnvSchema variables, as the app parses them, with the app\'s own defaults', async t => {
@@ -302,7 +253,7 @@ t.test('client API keys: a chart-made Secret the gateway can load, or an existin
   t.equal(env(open.container, 'CLIENT_API_KEYS_FILE'), undefined)
   t.notOk(open.pod.volumes.some(v => v.name === 'api-keys'))
   t.match(open.notes, /open mode/)
-  t.match(failure({ ...EXISTING, clientAuth: { existingSecret: 'a', apiKeys } }), /not both/)
+  t.match(refusal({ ...EXISTING, clientAuth: { existingSecret: 'a', apiKeys } }), /not both/)
 })
 
 const REDIS_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'REDIS_KEY_PREFIX']
@@ -386,7 +337,7 @@ t.test('every Redis variable the chart sets is one of the gateway\'s', async t =
 })
 
 t.test('contradictory values are refused with a message naming the values to change', async t => {
-  for (const [what, { values, message }] of Object.entries(REFUSED)) t.match(failure(values), message, what)
+  for (const [what, { values, message }] of Object.entries(REFUSED)) t.match(refusal(values), message, what)
 })
 
 // The gateway reads these variables once src/config.ts has the three topologies; until then this test is skipped.
@@ -460,7 +411,7 @@ t.test('HPA (autoscaling/v2, 2..6 at 70 % CPU) and PDB (minAvailable 1), left ou
   const single = render({ ...EXISTING, autoscaling: { enabled: false }, replicaCount: 1 })
   t.equal(single.all('PodDisruptionBudget').length, 0)
   t.equal(single.all('HorizontalPodAutoscaler').length, 0)
-  t.match(failure({ ...EXISTING, autoscaling: { minReplicas: 7 } }), /minReplicas/)
+  t.match(refusal({ ...EXISTING, autoscaling: { minReplicas: 7 } }), /minReplicas/)
 })
 
 t.test('Ingress (networking.k8s.io/v1), off by default', async t => {

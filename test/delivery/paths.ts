@@ -39,6 +39,16 @@ export function isPlainObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+/** `over` merged into `base`, maps key by key (as Helm merges a values file over values.yaml). */
+export function deepMerge (base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    const current = out[k]
+    out[k] = isPlainObject(current) && isPlainObject(v) ? deepMerge(current, v) : v
+  }
+  return out
+}
+
 /** The chart's default values. */
 export function chartValues (): Record<string, unknown> {
   return readYaml(join(CHART, 'values.yaml'))

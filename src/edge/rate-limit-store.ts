@@ -1,0 +1,165 @@
+import { GatewayError } from '../errors.ts'
+import type { RedisClient } from '../redis.ts'
+
+/** A client's count in the current window, and the milliseconds left in it (0: no window open). */
+export interface WindowCount { current: number, ttl: number }
+
+/** Fixed-window counters: `incr` counts a request, `read` looks without counting. */
+export interface Counters {
+  incr (key: string, windowMs: number): Promise<WindowCount>
+  read (key: string, windowMs: number): Promise<WindowCount>
+}
+
+// One key per script (KEYS[1] only): a Redis Cluster runs it on the node owning that key's slot. The window starts at
+// the first count; a counter found without an expiry (one written before a crash between INCR and PEXPIRE) gets one
+// rather than counting for ever.
+const INCR_SCRIPT = `
+local current = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if current == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {current, ttl}
+`
+const READ_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if not current then return {0, 0} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then ttl = 0 end
+return {tonumber(current), ttl}
+`
+
+type Script = (key: string, ...args: Array<string | number>) => Promise<unknown>
+interface ScriptedClient {
+  gatewayRateLimitIncr?: Script
+  gatewayRateLimitRead?: Script
+}
+
+function windowCount (reply: unknown): WindowCount {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
+    throw new Error(`unexpected rate-limit script reply: ${JSON.stringify(reply)}`)
+  }
+  return { current: reply[0], ttl: reply[1] }
+}
+
+/** One counter per key in Redis, shared by every replica: `<keyPrefix><key>`, expiring with its window. */
+export class RedisCounters implements Counters {
+  private readonly incrScript: Script
+  private readonly readScript: Script
+
+  constructor (redis: RedisClient, private readonly keyPrefix: string) {
+    // defineCommand sends EVALSHA (EVAL once the server lacks the script); a Cluster routes it by KEYS[1].
+    const scripted = redis as RedisClient & ScriptedClient
+    if (!scripted.gatewayRateLimitIncr) redis.defineCommand('gatewayRateLimitIncr', { numberOfKeys: 1, lua: INCR_SCRIPT })
+    if (!scripted.gatewayRateLimitRead) redis.defineCommand('gatewayRateLimitRead', { numberOfKeys: 1, lua: READ_SCRIPT })
+    this.incrScript = scripted.gatewayRateLimitIncr!.bind(redis)
+    this.readScript = scripted.gatewayRateLimitRead!.bind(redis)
+  }
+
+  async incr (key: string, windowMs: number): Promise<WindowCount> {
+    return windowCount(await this.incrScript(this.keyPrefix + key, windowMs))
+  }
+
+  async read (key: string): Promise<WindowCount> {
+    return windowCount(await this.readScript(this.keyPrefix + key))
+  }
+}
+
+/** This process's counters, at most `maxKeys` of them (the least recently counted key goes first). */
+export class LocalCounters implements Counters {
+  private readonly windows = new Map<string, { current: number, startMs: number }>()
+
+  constructor (private readonly maxKeys = 10000, private readonly now: () => number = Date.now) {}
+
+  async incr (key: string, windowMs: number): Promise<WindowCount> {
+    const now = this.now()
+    const found = this.windows.get(key)
+    const window = found && found.startMs + windowMs > now ? { current: found.current + 1, startMs: found.startMs } : { current: 1, startMs: now }
+    this.windows.delete(key)
+    this.windows.set(key, window)
+    if (this.windows.size > this.maxKeys) this.windows.delete(this.windows.keys().next().value!)
+    return { current: window.current, ttl: window.startMs + windowMs - now }
+  }
+
+  async read (key: string, windowMs: number): Promise<WindowCount> {
+    const now = this.now()
+    const found = this.windows.get(key)
+    if (!found || found.startMs + windowMs <= now) return { current: 0, ttl: 0 }
+    return { current: found.current, ttl: found.startMs + windowMs - now }
+  }
+
+  get size (): number {
+    return this.windows.size
+  }
+}
+
+export interface SharedCountersOptions {
+  /** When Redis fails: true counts on this replica's own counters, false refuses with SYS_004. */
+  failOpen: boolean
+  /** Told of each Redis failure (the caller decides how often to log it). */
+  onFailure: (err: Error) => void
+  /** The replica's own counters when failing open. */
+  local?: Counters
+}
+
+/** Counters in Redis; when Redis fails, this replica's own counters (fail open) or SYS_004 503 (fail closed). */
+export class SharedCounters implements Counters {
+  private readonly local: Counters
+
+  constructor (private readonly shared: Counters, private readonly options: SharedCountersOptions) {
+    this.local = options.local ?? new LocalCounters()
+  }
+
+  incr (key: string, windowMs: number): Promise<WindowCount> {
+    return this.orFallback('incr', key, windowMs)
+  }
+
+  read (key: string, windowMs: number): Promise<WindowCount> {
+    return this.orFallback('read', key, windowMs)
+  }
+
+  private async orFallback (operation: 'incr' | 'read', key: string, windowMs: number): Promise<WindowCount> {
+    try {
+      return await this.shared[operation](key, windowMs)
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err))
+      this.options.onFailure(error)
+      if (this.options.failOpen) return this.local[operation](key, windowMs)
+      throw new GatewayError('SYS_004', 'Rate limiting is unavailable; try again shortly', {
+        retryAfterS: 1,
+        cause: { code: (error as NodeJS.ErrnoException).code },
+      })
+    }
+  }
+}
+
+type StoreCallback = (err: Error | null, res?: WindowCount) => void
+
+/**
+ * @fastify/rate-limit's public store contract (its `store` option): a class built with the plugin's options, with
+ * `incr(key, cb, timeWindow, max)`, `read` (for `{ increment: false }`) and `child(routeOptions)`. Every limiter of
+ * the gateway shares `counters`: the keys tell them apart, not the route. Fixed windows only: the plugin's
+ * continueExceeding and exponentialBackoff are refused rather than ignored.
+ */
+export function rateLimitStore (counters: Counters) {
+  return class GatewayRateLimitStore {
+    constructor (options: { continueExceeding?: boolean, exponentialBackoff?: boolean } = {}) {
+      if (options.continueExceeding === true || options.exponentialBackoff === true) {
+        throw new Error('the gateway\'s rate-limit store counts fixed windows: continueExceeding and exponentialBackoff are not supported')
+      }
+    }
+
+    incr (key: string, cb: StoreCallback, timeWindow: number): void {
+      counters.incr(key, timeWindow).then(res => cb(null, res), (err: Error) => cb(err))
+    }
+
+    read (key: string, cb: StoreCallback, timeWindow: number): void {
+      counters.read(key, timeWindow).then(res => cb(null, res), (err: Error) => cb(err))
+    }
+
+    child (): GatewayRateLimitStore {
+      return this
+    }
+  }
+}
