@@ -4,7 +4,7 @@ import { readUpTo } from '../bounded-read.ts'
 import type { CacheStatus, ResponseCache } from '../cache/manager.ts'
 import { requestDirectives } from '../cache/policy.ts'
 import { GatewayError } from '../errors.ts'
-import { m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
+import { isStorableM3Answer, m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
 import type { UpstreamTrace } from '../request-log.ts'
 import { clientResponseHeaders } from './headers.ts'
 import { forwardableBody } from './request-body.ts'
@@ -141,7 +141,7 @@ export function createGateway (options: GatewayOptions): Gateway {
       trace: request.trace,
       storable: body => {
         seen = { body, answer: readM3Answer(body) }
-        return target.storable?.(body) ?? true
+        return isStorableM3Answer(seen.answer)
       },
     })
     const body = Buffer.isBuffer(res.body) ? res.body : await readWhole(res.body)

@@ -127,3 +127,18 @@ t.test('metric labels are per gateway: one gateway\'s stored transactions do not
   await b.gateway.passThrough('m3', get(`/m3${ITEM_PATH}?ITNO=A100`))
   t.same(b.misses, ['m3'], `the other gateway has stored nothing yet (saw ${b.misses.join(', ')})`)
 })
+
+t.test('the typed call reads ION\'s answer once on a miss (the cache\'s storing check and the records share it)', async t => {
+  const { gateway } = await setUp(t, true)
+  const parse = JSON.parse
+  let parses = 0
+  t.teardown(() => { JSON.parse = parse })
+  JSON.parse = ((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => {
+    if (text.includes('"results"')) parses++
+    return parse(text, reviver) as unknown
+  }) as typeof JSON.parse
+  const answer = await gateway.m3Execute({ program: 'MMS200MI', transaction: 'GetItmBasic', rawQuery: 'ITNO=A100', requestId: 'r', clientIp: '127.0.0.1' })
+  JSON.parse = parse
+  t.equal(answer.cacheStatus, 'MISS')
+  t.equal(parses, 1, `ION's answer parsed ${parses} times`)
+})
