@@ -1,11 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { GatewayError } from '../src/errors.ts'
-import { M3_PROGRAM_PATTERN, M3_TRANSACTION_PATTERN, m3Failure, m3Records } from '../src/ion/m3.ts'
+import { M3_PROGRAM_PATTERN, M3_TRANSACTION_PATTERN } from '../src/ion/m3.ts'
+import type { Gateway } from '../src/proxy/gateway.ts'
 import { Type } from '../src/typebox.ts'
-import { callUpstream, systemTarget } from './proxy.ts'
-
-const M3_ANSWER_LIMIT_BYTES = 32 * 1024 * 1024
 
 const Params = Type.Object({
   program: Type.String({ pattern: M3_PROGRAM_PATTERN, description: 'M3 MI program', examples: ['MMS200MI'] }),
@@ -32,8 +29,8 @@ const Answer = Type.Object({
 const errorRef = Type.Ref('ErrorEnvelope')
 
 /** `GET /m3/mi/:program/:transaction`: a validated M3 MI call answered as flat records, M3 errors as API_004. */
-export default async function m3Typed (app: FastifyInstance): Promise<void> {
-  const target = systemTarget(app, 'm3')
+export default async function m3Typed (app: FastifyInstance, opts: { gateway: Gateway }): Promise<void> {
+  const { gateway } = opts
   const typed = app.withTypeProvider<TypeBoxTypeProvider>()
 
   typed.get('/mi/:program/:transaction', {
@@ -53,51 +50,16 @@ export default async function m3Typed (app: FastifyInstance): Promise<void> {
     for (const [key, value] of Object.entries(request.query)) {
       if (value !== undefined) search.append(key, String(value))
     }
-    const suffix = `/m3api-rest/v2/execute/${program}/${transaction}`
-    const res = await callUpstream(app, {
-      target,
-      method: 'GET',
-      upstreamPath: target.upstreamPrefix + suffix,
+    const res = await gateway.m3Execute({
+      program,
+      transaction,
       rawQuery: search.toString(),
-      headers: { accept: 'application/json' },
-      body: undefined,
       requestId: request.id,
       clientIp: request.ip,
       trace: (request.upstreamTrace = {}),
     })
     if (res.cacheStatus) reply.header('x-cache', res.cacheStatus)
     if (res.ageS !== undefined) reply.header('age', String(res.ageS))
-    const text = Buffer.isBuffer(res.body) ? res.body.toString('utf8') : await readText(res.body)
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch {
-      body = undefined
-    }
-    const failure = m3Failure(body)
-    if (failure && (res.statusCode === 200 || res.statusCode === 400)) {
-      throw new GatewayError('API_004', failure.message, {
-        details: { m3: { code: failure.code, field: failure.field, message: failure.message } },
-      })
-    }
-    if (res.statusCode === 429) {
-      const retryAfter = Number(res.headers['retry-after'])
-      throw new GatewayError('API_001', 'ION is throttling requests', { statusCode: 429, retryAfterS: Number.isFinite(retryAfter) ? retryAfter : 1 })
-    }
-    if (res.statusCode !== 200 || body === undefined) {
-      throw new GatewayError('API_001', `ION answered ${res.statusCode}${body === undefined ? ' with a body that is not JSON' : ''}`)
-    }
-    return { program, transaction, records: m3Records(body) }
+    return { program, transaction, records: res.records }
   })
-}
-
-async function readText (body: AsyncIterable<Buffer>): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    size += chunk.length
-    if (size > M3_ANSWER_LIMIT_BYTES) throw new GatewayError('API_001', 'ION answer too large for the typed route; use the pass-through route')
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }

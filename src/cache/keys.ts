@@ -31,6 +31,14 @@ export function canonicalQuery (rawQuery: string): string {
  */
 export const KEYED_HEADERS = ['x-infor-lncompany', 'content-language', 'accept-language', 'accept', 'prefer'] as const
 
+// accept-encoding is never forwarded to ION (the gateway compresses itself), so ION's answer cannot depend on it.
+const VARY_COVERED = new Set<string>([...KEYED_HEADERS, 'accept-encoding'])
+
+/** Whether the key tells apart the answers ION's `Vary: <name>` says differ (`name` lower-cased). */
+export function keyCoversVary (name: string): boolean {
+  return VARY_COVERED.has(name)
+}
+
 /** A keyed header's value as it enters the key: repeated headers joined, absent ones empty. */
 export function keyedHeaderValue (value: string | string[] | undefined): string {
   return Array.isArray(value) ? value.join(',') : (value ?? '')

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
+import { readUpTo } from '../bounded-read.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import type { CacheDriver } from './driver.ts'
 import type { CacheEntry } from './entry.ts'
@@ -16,6 +17,8 @@ export interface OriginAnswer {
   /** The headers the client may see. */
   clientHeaders: Record<string, string | string[]>
   body: AsyncIterable<Buffer>
+  /** The error a body that fails while it is read becomes (the transport's own mapping); API_001 when absent. */
+  bodyError? (err: unknown): Error
   /** Drops the body unread (when a stale entry is served instead). */
   discard (): void
 }
@@ -30,8 +33,7 @@ export interface CachedAnswer {
 
 export interface CacheRequest {
   key: string
-  system: string
-  /** Bounded metric label: the system, or `m3:PROGRAM/TRANSACTION`. */
+  /** Bounded metric label (the proxy's: the system, or `m3:PROGRAM/TRANSACTION`). */
   endpoint: string
   ttlS: number
   /** Whether the client allows answering from the cache, and storing ION's answer. */
@@ -42,6 +44,11 @@ export interface CacheRequest {
    * never stored.
    */
   headOnly?: boolean
+  /**
+   * The caller's own say on a complete 200 answer the HTTP rules would store (M3 answers its errors with 200):
+   * false keeps it out of the cache. Asked at most once per request, only by the request that called the origin.
+   */
+  storable? (body: Buffer): boolean
   /** Called when ION's answer was stored. */
   onStored?: () => void
   fetchOrigin: () => Promise<OriginAnswer>
@@ -135,30 +142,6 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     return { statusCode: entry.statusCode, headers: entry.headers, body: entry.body, cacheStatus, ageS }
   }
 
-  /** Reads at most `limit` bytes; past that, hands back what was read and the rest of the stream. */
-  async function readUpTo (body: OriginAnswer['body'], limit: number): Promise<{ complete: Buffer } | { partial: Readable }> {
-    const chunks: Buffer[] = []
-    let size = 0
-    const iterator = body[Symbol.asyncIterator]()
-    for (;;) {
-      const { value, done } = await iterator.next()
-      if (done) return { complete: Buffer.concat(chunks, size) }
-      chunks.push(value)
-      size += value.length
-      if (size > limit) {
-        async function * rest (): AsyncGenerator<Buffer> {
-          yield * chunks
-          for (;;) {
-            const next = await iterator.next()
-            if (next.done) return
-            yield next.value
-          }
-        }
-        return { partial: Readable.from(rest(), { objectMode: false }) }
-      }
-    }
-  }
-
   function waitFor<T> (promise: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
@@ -200,7 +183,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       }
     }
     const read = await readUpTo(origin.body, options.maxEntryBytes).catch((err: unknown) => {
-      throw new GatewayError('API_001', 'ION closed the connection mid-answer', { cause: err })
+      throw origin.bodyError?.(err) ?? new GatewayError('API_001', 'ION closed the connection mid-answer', { cause: err })
     })
     if ('partial' in read) {
       settle({ kind: 'unshareable' })
@@ -208,7 +191,8 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
     }
     const body = read.complete
     const answer: Shared = { kind: 'answer', statusCode: origin.statusCode, headers: origin.clientHeaders, body }
-    const fresh = req.store && !req.headOnly && req.ttlS > 0 && !refuseToStore(req.system, origin.statusCode, origin.upstreamHeaders, body, options.maxEntryBytes)
+    const fresh = req.store && !req.headOnly && req.ttlS > 0 &&
+      !refuseToStore(origin.statusCode, origin.upstreamHeaders, body, options.maxEntryBytes) && req.storable?.(body) !== false
       ? freshness(origin.upstreamHeaders, req.ttlS, options.staleS)
       : undefined
     if (fresh && fresh.ttlS > 0) {

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { m3Failure } from '../ion/m3.ts'
-import { KEYED_HEADERS } from './keys.ts'
+import { keyCoversVary } from './keys.ts'
 
 export interface CachePolicyOptions {
   ttlS: Record<string, number>
@@ -22,30 +21,19 @@ export function requestDirectives (headers: IncomingHttpHeaders): { lookup: bool
   return { lookup: !noCache && headers.range === undefined, store: !noStore && headers.range === undefined }
 }
 
-/** Vary names the key covers (the keyed headers); accept-encoding is never forwarded to ION. */
-const VARY_COVERED = new Set<string>([...KEYED_HEADERS, 'accept-encoding'])
-
 /**
- * Why ION's answer may not be stored, or undefined when it may: only 200s, nothing private or uncacheable, no
- * cookies, no `Vary` the key does not cover, no M3 body that reports a failed transaction, nothing too large.
+ * Why ION's answer may not be stored by HTTP's rules, or undefined when it may: only 200s, nothing private or
+ * uncacheable, no cookies, no `Vary` the key does not cover, nothing too large. What the body says is the caller's
+ * concern (`CacheRequest.storable`).
  */
-export function refuseToStore (system: string, statusCode: number, upstreamHeaders: IncomingHttpHeaders, body: Buffer, maxEntryBytes: number): string | undefined {
+export function refuseToStore (statusCode: number, upstreamHeaders: IncomingHttpHeaders, body: Buffer, maxEntryBytes: number): string | undefined {
   if (statusCode !== 200) return 'status'
   if (body.length > maxEntryBytes) return 'size'
   const cc = headerText(upstreamHeaders['cache-control']).toLowerCase()
   if (/(^|[\s,])(no-store|private|no-cache)([\s,=]|$)/.test(cc)) return 'cache-control'
   if (upstreamHeaders['set-cookie'] !== undefined) return 'set-cookie'
   const vary = headerText(upstreamHeaders.vary).toLowerCase().split(',').map(s => s.trim()).filter(Boolean)
-  if (vary.some(v => !VARY_COVERED.has(v))) return 'vary'
-  if (system === 'm3') {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(body.toString('utf8'))
-    } catch {
-      return 'm3-body'
-    }
-    if (m3Failure(parsed)) return 'm3-error'
-  }
+  if (vary.some(v => !keyCoversVary(v))) return 'vary'
   return undefined
 }
 

@@ -1,5 +1,7 @@
 /** M3 MI facts the gateway needs: which calls are reads, and how to read M3's answers (v1 and v2). */
 
+import { GatewayError } from '../errors.ts'
+
 export interface M3Call {
   version: 1 | 2
   program: string
@@ -55,24 +57,38 @@ export function isM3Read (method: string, path: string, readTransactions: RegExp
   return call !== undefined && readTransactions.test(call.transaction)
 }
 
-function str (value: unknown): string | undefined {
-  return typeof value === 'string' && value.length > 0 ? value : undefined
+/** A non-empty string with M3's blank padding trimmed and inner runs of blanks collapsed, else undefined. */
+function text (value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const cleaned = value.trim().replace(/\s+/g, ' ')
+  return cleaned.length > 0 ? cleaned : undefined
 }
 
-/** The error an M3 answer reports, if any: v1 (`ServerReturnedNOK` on HTTP 200) or v2 (`results[].errorMessage`). */
+/** The `@type`s M3 MI v1 answers errors with (on HTTP 200). */
+const V1_ERROR_TYPES = new Set(['ServerReturnedNOK', 'TransactionNotFound', 'MandatoryInputFieldNotFound', 'InputFieldTooLong'])
+
+function v1Failure (error: Record<string, unknown>): M3Failure {
+  return { code: text(error['@code']), field: text(error['@field']), message: text(error.Message) ?? 'M3 returned an error' }
+}
+
+/**
+ * The error an M3 answer reports, if any, its texts trimmed and blanks collapsed (M3 pads them): v1 errors
+ * (`@type` ServerReturnedNOK, TransactionNotFound, MandatoryInputFieldNotFound, InputFieldTooLong, on HTTP 200), a
+ * v1 partial failure (rows, then `ErrorMessage`, an error object or a text), or v2 `results[].errorMessage`.
+ */
 export function m3Failure (body: unknown): M3Failure | undefined {
   if (!body || typeof body !== 'object') return undefined
   const b = body as Record<string, unknown>
-  if (b['@type'] === 'ServerReturnedNOK' || (str(b.Message) && !('MIRecord' in b) && str(b['@code']))) {
-    return { code: str(b['@code']), field: str(b['@field']), message: str(b.Message) ?? 'M3 returned an error' }
+  if ((typeof b['@type'] === 'string' && V1_ERROR_TYPES.has(b['@type'])) || (text(b.Message) && !('MIRecord' in b) && text(b['@code']))) {
+    return v1Failure(b)
   }
-  if (str(b.ErrorMessage)) {
-    return { code: str(b['@code']), field: str(b['@field']), message: str(b.ErrorMessage) as string }
-  }
+  if (b.ErrorMessage && typeof b.ErrorMessage === 'object') return v1Failure(b.ErrorMessage as Record<string, unknown>)
+  const partial = text(b.ErrorMessage)
+  if (partial) return { code: text(b['@code']), field: text(b['@field']), message: partial }
   if (Array.isArray(b.results)) {
     for (const r of b.results as Array<Record<string, unknown>>) {
-      const message = str(r?.errorMessage)
-      if (message) return { code: str(r.errorCode), field: str(r.errorField), message }
+      const message = text(r?.errorMessage)
+      if (message) return { code: text(r.errorCode), field: text(r.errorField), message }
     }
     if (typeof b.nrOfFailedTransactions === 'number' && b.nrOfFailedTransactions > 0) {
       return { code: undefined, field: undefined, message: 'M3 reported failed transactions' }
@@ -106,4 +122,58 @@ export function m3Records (body: unknown): M3Record[] {
     }
   }
   return out
+}
+
+/** The metric label of an MI call (`m3:PROGRAM/TRANSACTION`), undefined for any other M3 path. */
+export function m3EndpointLabel (path: string): string | undefined {
+  const call = parseM3Call(path)
+  return call ? `m3:${call.program}/${call.transaction}` : undefined
+}
+
+/** The ION path (below the M3 system prefix) of an MI v2 call: what the typed route sends. */
+export function m3ExecutePath (program: string, transaction: string): string {
+  return `/m3api-rest/v2/execute/${program}/${transaction}`
+}
+
+/** An M3 answer body read once: its JSON (undefined when it is not JSON) and the failure it reports, if any. */
+export interface M3Answer {
+  json: unknown
+  failure: M3Failure | undefined
+}
+
+export function readM3Answer (body: Buffer): M3Answer {
+  let json: unknown
+  try {
+    json = JSON.parse(body.toString('utf8'))
+  } catch {
+    return { json: undefined, failure: undefined }
+  }
+  return { json, failure: m3Failure(json) }
+}
+
+/** Whether an M3 answer may be stored: JSON that reports no failed transaction (M3 answers errors with 200). */
+export function isStorableM3Answer (answer: M3Answer): boolean {
+  return answer.json !== undefined && answer.failure === undefined
+}
+
+/**
+ * The records of an MI call's answer as the typed route gives them, or the coded error it becomes: M3's business
+ * error (HTTP 200 or 400) is API_004 with M3's code, field and message; ION throttling is API_001 429; any other
+ * status or a body that is not JSON is API_001.
+ */
+export function m3TypedRecords (statusCode: number, retryAfter: string | string[] | undefined, answer: M3Answer): M3Record[] {
+  const { failure } = answer
+  if (failure && (statusCode === 200 || statusCode === 400)) {
+    throw new GatewayError('API_004', failure.message, {
+      details: { m3: { code: failure.code, field: failure.field, message: failure.message } },
+    })
+  }
+  if (statusCode === 429) {
+    const seconds = Number(retryAfter)
+    throw new GatewayError('API_001', 'ION is throttling requests', { statusCode: 429, retryAfterS: Number.isFinite(seconds) ? seconds : 1 })
+  }
+  if (statusCode !== 200 || answer.json === undefined) {
+    throw new GatewayError('API_001', `ION answered ${statusCode}${answer.json === undefined ? ' with a body that is not JSON' : ''}`)
+  }
+  return m3Records(answer.json)
 }

@@ -37,7 +37,7 @@ function originCounting (): { calls: () => number, fetchOrigin: () => Promise<Or
 }
 
 function request (origin: ReturnType<typeof originCounting>): CacheRequest {
-  return { key: 'k', system: 'm3', endpoint: 'm3', ttlS: 60, lookup: true, store: true, fetchOrigin: origin.fetchOrigin }
+  return { key: 'k', endpoint: 'm3', ttlS: 60, lookup: true, store: true, fetchOrigin: origin.fetchOrigin }
 }
 
 t.test('a miss arriving while the leader is still writing the entry shares its answer', async t => {
@@ -104,7 +104,7 @@ function heldOrigin (headers: Record<string, string> = {}) {
 t.test('concurrent HEAD misses share one origin call; a HEAD joins a GET in flight; a GET never joins a HEAD', async t => {
   const cache = createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 5000 })
   const heads = heldOrigin()
-  const head = (): CacheRequest => ({ key: 'h', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: heads.fetchOrigin })
+  const head = (): CacheRequest => ({ key: 'h', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: heads.fetchOrigin })
   const pending = Array.from({ length: 100 }, () => cache.fetch(head()))
   await new Promise(resolve => setImmediate(resolve)) // every lookup done: all 100 are waiting on one flight
   heads.release()
@@ -115,9 +115,9 @@ t.test('concurrent HEAD misses share one origin call; a HEAD joins a GET in flig
 
   const gets = heldOrigin()
   const headsOnGet = heldOrigin()
-  const get = cache.fetch({ key: 'g', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: gets.fetchOrigin })
+  const get = cache.fetch({ key: 'g', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: gets.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
-  const joined = cache.fetch({ key: 'g', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: headsOnGet.fetchOrigin })
+  const joined = cache.fetch({ key: 'g', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: headsOnGet.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
   gets.release()
   headsOnGet.release()
@@ -126,9 +126,9 @@ t.test('concurrent HEAD misses share one origin call; a HEAD joins a GET in flig
 
   const lone = heldOrigin()
   const getAfterHead = heldOrigin()
-  const headFirst = cache.fetch({ key: 'x', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: lone.fetchOrigin })
+  const headFirst = cache.fetch({ key: 'x', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: lone.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
-  const getSecond = cache.fetch({ key: 'x', system: 'idm', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: getAfterHead.fetchOrigin })
+  const getSecond = cache.fetch({ key: 'x', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: getAfterHead.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
   lone.release()
   getAfterHead.release()
@@ -146,7 +146,7 @@ t.test('ION\'s max-age shortens the entry\'s life; after s-maxage nothing stale 
     body: (async function * () { yield Buffer.from('{}') })(),
     discard () {},
   })
-  const req = (key: string, fetchOrigin: CacheRequest['fetchOrigin']): CacheRequest => ({ key, system: 'ln', endpoint: 'ln', ttlS: 300, lookup: true, store: true, fetchOrigin })
+  const req = (key: string, fetchOrigin: CacheRequest['fetchOrigin']): CacheRequest => ({ key, endpoint: 'ln', ttlS: 300, lookup: true, store: true, fetchOrigin })
 
   await cache.fetch(req('a', answering({ 'cache-control': 'max-age=10' })))
   await cache.whenIdle() // the store has landed before the clock moves on
@@ -205,4 +205,39 @@ t.test('a lookup that read the driver before the leader stored the entry does no
   const late = await second
   t.equal(origin.calls(), 1, `ION called once (saw ${origin.calls()})`)
   t.equal(late.cacheStatus, 'HIT', `the late lookup reads the stored entry (${late.cacheStatus}, ${reads} reads)`)
+})
+
+t.test('the caller says what may be stored: asked once, on a 200 the HTTP rules would store, by the request that called ION', async t => {
+  const cache = createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
+  const origin = originCounting()
+  const asked: string[] = []
+  const refusing = (): CacheRequest => ({ ...request(origin), storable: body => { asked.push(body.toString()); return false } })
+  const answers = await Promise.all([cache.fetch(refusing()), cache.fetch(refusing())])
+  t.same(answers.map(a => a.cacheStatus), ['MISS', 'MISS'])
+  t.same(asked, ['{"call":1}'], `asked once for the one ION answer (asked ${asked.length} times)`)
+  const again = await cache.fetch(refusing())
+  t.equal(again.cacheStatus, 'MISS', 'the refused answer was not stored')
+  t.equal(origin.calls(), 2, `saw ${origin.calls()} origin calls`)
+  const stored = await cache.fetch({ ...request(origin), storable: () => true })
+  await cache.whenIdle()
+  t.equal(stored.cacheStatus, 'MISS')
+  t.equal((await cache.fetch(request(origin))).cacheStatus, 'HIT', 'an answer the caller allows is stored')
+})
+
+t.test('a body that breaks while it is read becomes the origin\'s own coded error', async t => {
+  const cache = createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
+  const broken = Object.assign(new Error('body timeout'), { code: 'UND_ERR_BODY_TIMEOUT' })
+  const coded = new Error('mapped by the origin')
+  const failed = await cache.fetch({
+    ...request(originCounting()),
+    fetchOrigin: async () => ({
+      statusCode: 200,
+      upstreamHeaders: {},
+      clientHeaders: {},
+      body: (async function * () { yield Buffer.from('{'); throw broken })(),
+      bodyError: err => (err === broken ? coded : new Error('other')),
+      discard () {},
+    }),
+  }).catch((err: unknown) => err)
+  t.equal(failed, coded)
 })

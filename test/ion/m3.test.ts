@@ -1,5 +1,6 @@
 import t from 'tap'
-import { isM3Read, m3Failure, m3Records, parseM3Call } from '../../src/ion/m3.ts'
+import { isGatewayError } from '../../src/errors.ts'
+import { isM3Read, isStorableM3Answer, m3EndpointLabel, m3Failure, m3Records, m3TypedRecords, parseM3Call, readM3Answer } from '../../src/ion/m3.ts'
 
 const reads = /^(Get|Lst|Sel|Search)/
 
@@ -64,4 +65,45 @@ t.test('flattens records with trailing blanks trimmed', async t => {
   t.same(m3Records({ MIRecord: [{ RowIndex: 0, NameValue: [{ Name: 'CUNO', Value: '10001     ' }, { Name: 'CUNM', Value: ' Acme  ' }] }] }),
     [{ CUNO: '10001', CUNM: ' Acme' }])
   t.same(m3Records({ results: [{ transaction: 'GetItmBasic', records: [{ ITNO: 'A100  ', STAT: '20' }] }] }), [{ ITNO: 'A100', STAT: '20' }])
+})
+
+t.test('v1 errors of every @type M3 sends, with or without a code', async t => {
+  for (const type of ['ServerReturnedNOK', 'TransactionNotFound', 'MandatoryInputFieldNotFound', 'InputFieldTooLong']) {
+    t.same(m3Failure({ '@type': type, '@field': 'ITNO      ', '@cfg': null, Message: 'Something is wrong   ' }),
+      { code: undefined, field: 'ITNO', message: 'Something is wrong' }, type)
+  }
+})
+
+t.test('a v1 partial failure: rows, then an ErrorMessage object', async t => {
+  t.same(m3Failure({
+    Program: 'CRS610MI',
+    MIRecord: [{ RowIndex: 0, NameValue: [{ Name: 'CUNO', Value: '10001' }] }],
+    ErrorMessage: { '@type': 'ServerReturnedNOK', '@code': 'XRE0104', '@cfg': '97', '@field': 'RCNT      ', Message: 'Record could not be read          ' },
+  }), { code: 'XRE0104', field: 'RCNT', message: 'Record could not be read' })
+})
+
+t.test('M3 texts are trimmed and inner runs of blanks collapsed (v1 and v2)', async t => {
+  t.equal(m3Failure({ '@type': 'ServerReturnedNOK', Message: '  Item   A100 \t does not   exist      ' })?.message, 'Item A100 does not exist')
+  t.same(m3Failure({ results: [{ errorMessage: ' Bad    value  ', errorCode: 'X1  ', errorField: ' F  ' }] }), { code: 'X1', field: 'F', message: 'Bad value' })
+  t.equal(m3Failure({ '@type': 'ServerReturnedNOK', Message: '     ' })?.message, 'M3 returned an error', 'a blank message is no message')
+})
+
+t.test('an answer is read once: its JSON, its failure, whether it may be stored', async t => {
+  const ok = readM3Answer(Buffer.from('{"results":[{"records":[{"ITNO":"A100  "}]}]}'))
+  t.ok(isStorableM3Answer(ok))
+  t.same(m3TypedRecords(200, undefined, ok), [{ ITNO: 'A100' }])
+  const notJson = readM3Answer(Buffer.from('<html>'))
+  t.notOk(isStorableM3Answer(notJson), 'a body that is not JSON is not stored')
+  t.notOk(isStorableM3Answer(readM3Answer(Buffer.from('{"@type":"TransactionNotFound","Message":"x"}'))))
+  const failed = (() => { try { return m3TypedRecords(400, undefined, readM3Answer(Buffer.from('{"results":[{"errorMessage":"nope","errorCode":"C"}]}'))) } catch (err) { return err } })()
+  t.ok(isGatewayError(failed) && failed.code === 'API_004' && failed.statusCode === 422, 'an M3 error is API_004')
+  const throttled = (() => { try { return m3TypedRecords(429, '7', notJson) } catch (err) { return err } })()
+  t.ok(isGatewayError(throttled) && throttled.statusCode === 429 && throttled.retryAfterS === 7, 'throttling is API_001 429 with ION\'s Retry-After')
+  const odd = (() => { try { return m3TypedRecords(200, undefined, notJson) } catch (err) { return err } })()
+  t.ok(isGatewayError(odd) && odd.code === 'API_001', 'a 200 that is not JSON is API_001')
+})
+
+t.test('metric label of an MI call', async t => {
+  t.equal(m3EndpointLabel('/m3api-rest/v2/execute/MMS200MI/GetItmBasic;x=1'), 'm3:MMS200MI/GetItmBasic')
+  t.equal(m3EndpointLabel('/m3api-rest/v2/execute'), undefined)
 })

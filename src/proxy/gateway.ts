@@ -1,0 +1,223 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { Readable } from 'node:stream'
+import { readUpTo } from '../bounded-read.ts'
+import type { CacheStatus, ResponseCache } from '../cache/manager.ts'
+import { requestDirectives } from '../cache/policy.ts'
+import { GatewayError } from '../errors.ts'
+import { isStorableM3Answer, m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
+import type { UpstreamTrace } from '../request-log.ts'
+import { clientResponseHeaders } from './headers.ts'
+import { forwardableBody } from './request-body.ts'
+import { bufferSmallBody } from './response-body.ts'
+import { SYSTEM_IDS, type SystemId } from './systems.ts'
+import { createSystemTarget, type SystemTarget } from './target.ts'
+import { mapTransportError } from './transport-errors.ts'
+import type { Upstream } from './upstream.ts'
+
+/** The typed route reads ION's whole answer to flatten it; past this it refuses (the pass-through streams). */
+const M3_ANSWER_LIMIT_BYTES = 32 * 1024 * 1024
+// Metric labels stay bounded: an M3 transaction gets its own label only once one of its answers was stored.
+const KNOWN_ENDPOINTS_MAX = 500
+
+export interface GatewayOptions {
+  /** ION's API base, `{iu}/{ti}` of the .ionapi file. */
+  apiBaseUrl: string
+  upstream: Upstream
+  /** The response cache; null when CACHE_DRIVER is none. */
+  cache: ResponseCache | null
+  /** CACHE_TTL_<SYSTEM> */
+  cacheTtlS: Record<SystemId, number>
+  /** UPSTREAM_TIMEOUT_MS: the deadline named in timeout errors. */
+  timeoutMs: number
+  /** M3_READ_TRANSACTIONS */
+  m3ReadTransactions: RegExp
+  /** MAX_UPLOAD_BYTES */
+  maxUploadBytes: number
+}
+
+/** A client's request to a system's pass-through, as it arrived. */
+export interface ClientRequest {
+  method: string
+  /** The request target exactly as sent: `/m3/m3api-rest/…?…` */
+  url: string
+  headers: IncomingHttpHeaders
+  /** The client's request to read a body from (after the path was accepted); absent: no body. */
+  bodySource?: IncomingMessage
+  requestId: string
+  clientIp: string
+  /** Filled with what happened upstream, for the request log line. */
+  trace?: UpstreamTrace
+}
+
+export interface GatewayAnswer {
+  statusCode: number
+  headers: Record<string, string | string[]>
+  body: Buffer | Readable
+  /** Absent when the gateway has no cache. */
+  cacheStatus: CacheStatus | undefined
+  ageS?: number
+}
+
+/** A typed M3 MI call: program and transaction already validated, the input fields as a query string. */
+export interface M3ExecuteRequest {
+  program: string
+  transaction: string
+  rawQuery: string
+  requestId: string
+  clientIp: string
+  trace?: UpstreamTrace
+}
+
+export interface M3ExecuteAnswer {
+  records: M3Record[]
+  cacheStatus: CacheStatus | undefined
+  ageS?: number
+}
+
+export interface Gateway {
+  /** `ANY /{system}/…` → the same request to ION below the system, ION's answer relayed. */
+  passThrough (system: SystemId, request: ClientRequest): Promise<GatewayAnswer>
+  /** `GET /m3/mi/{program}/{transaction}` → an MI v2 call, its answer flattened to records (M3 errors are API_004). */
+  m3Execute (request: M3ExecuteRequest): Promise<M3ExecuteAnswer>
+}
+
+/** A request on its way to ION, its path already guarded. */
+interface UpstreamCall {
+  method: string
+  /** `target.upstreamPrefix` + the path below it, as the client encoded it. */
+  upstreamPath: string
+  rawQuery: string
+  headers: IncomingHttpHeaders
+  body: Buffer | Readable | undefined
+  requestId: string
+  clientIp: string
+  trace: UpstreamTrace | undefined
+  /** Replaces the system's own say on storing an answer (the typed route reads the body it is shown). */
+  storable?: (body: Buffer) => boolean
+}
+
+/**
+ * The gateway's request path, free of any HTTP framework: guard the path, take the body, classify the call
+ * (retryable read? cacheable?), then ask ION directly or through the response cache, and hand back ION's answer
+ * with the headers a client may see. Every transport failure, whether before ION's headers or while its body is
+ * read, becomes the same coded error (API_002 504 for time, API_001 502 otherwise).
+ */
+export function createGateway (options: GatewayOptions): Gateway {
+  const { upstream, cache, timeoutMs } = options
+  const targets = {} as Record<SystemId, SystemTarget>
+  for (const system of SYSTEM_IDS) targets[system] = createSystemTarget(system, options.apiBaseUrl, options.m3ReadTransactions)
+  const knownEndpoints = new Set<string>()
+  const transportError = (err: unknown): GatewayError => mapTransportError(err, timeoutMs, false)
+
+  async function passThrough (system: SystemId, request: ClientRequest): Promise<GatewayAnswer> {
+    const target = targets[system]
+    // Refused here (API_003) when the path could leave the system's prefix: before the body is read.
+    const guarded = target.guard(request.url)
+    const body = request.bodySource && await forwardableBody(request.bodySource, { maxBytes: options.maxUploadBytes })
+    return call(target, {
+      method: request.method,
+      upstreamPath: guarded.upstreamPath,
+      rawQuery: guarded.rawQuery,
+      headers: request.headers,
+      body,
+      requestId: request.requestId,
+      clientIp: request.clientIp,
+      trace: request.trace,
+    })
+  }
+
+  async function m3Execute (request: M3ExecuteRequest): Promise<M3ExecuteAnswer> {
+    const target = targets.m3
+    // On a miss the cache asks whether the answer may be stored: the body is parsed then, and not again below.
+    let seen: { body: Buffer, answer: M3Answer } | undefined
+    const res = await call(target, {
+      method: 'GET',
+      upstreamPath: target.upstreamPrefix + m3ExecutePath(request.program, request.transaction),
+      rawQuery: request.rawQuery,
+      headers: { accept: 'application/json' },
+      body: undefined,
+      requestId: request.requestId,
+      clientIp: request.clientIp,
+      trace: request.trace,
+      storable: body => {
+        seen = { body, answer: readM3Answer(body) }
+        return isStorableM3Answer(seen.answer)
+      },
+    })
+    const body = Buffer.isBuffer(res.body) ? res.body : await readWhole(res.body)
+    const answer = seen?.body === body ? seen.answer : readM3Answer(body)
+    const records = m3TypedRecords(res.statusCode, res.headers['retry-after'], answer)
+    return { records, cacheStatus: res.cacheStatus, ageS: res.ageS }
+  }
+
+  /** Sends a guarded request to ION, through the response cache when it is a cacheable read. */
+  async function call (target: SystemTarget, c: UpstreamCall): Promise<GatewayAnswer> {
+    // Classified and keyed on the path exactly as ION receives it: a decoded form could merge two paths ION tells apart.
+    const path = c.upstreamPath.slice(target.upstreamPrefix.length)
+    const { retryable, endpointCandidate } = target.facts(c.method, path)
+    if (c.trace) c.trace.system = target.system
+    const forward = async () => {
+      const res = await upstream.forward({
+        system: target.system,
+        method: c.method,
+        path: c.rawQuery ? `${c.upstreamPath}?${c.rawQuery}` : c.upstreamPath,
+        headers: c.headers,
+        body: c.body,
+        requestId: c.requestId,
+        clientIp: c.clientIp,
+        retryable,
+      })
+      if (c.trace) {
+        c.trace.statusCode = res.statusCode
+        c.trace.attempts = res.attempts
+      }
+      return res
+    }
+
+    // Cacheable: a retryable (known read) GET or HEAD without a body. `Content-Length: 0` is no body: such a GET is
+    // the same read as one without the header.
+    const hasBody = c.body !== undefined && !(Buffer.isBuffer(c.body) && c.body.length === 0)
+    if (!cache || !retryable || (c.method !== 'GET' && c.method !== 'HEAD') || hasBody) {
+      const res = await forward()
+      const body = c.method === 'HEAD' ? res.body : await bufferSmallBody(res.headers, res.body).catch((err: unknown) => { throw transportError(err) })
+      return { statusCode: res.statusCode, headers: clientResponseHeaders(res.headers, target.rewrite), body, cacheStatus: cache ? 'BYPASS' : undefined }
+    }
+
+    const directives = requestDirectives(c.headers)
+    return cache.fetch({
+      key: target.cacheKey(path, c.rawQuery, c.headers),
+      endpoint: knownEndpoints.has(endpointCandidate) ? endpointCandidate : target.system,
+      ttlS: options.cacheTtlS[target.system],
+      lookup: directives.lookup,
+      store: directives.store,
+      headOnly: c.method === 'HEAD',
+      storable: c.storable ?? target.storable,
+      onStored: () => {
+        if (knownEndpoints.size < KNOWN_ENDPOINTS_MAX) knownEndpoints.add(endpointCandidate)
+      },
+      fetchOrigin: async () => {
+        const res = await forward()
+        return {
+          statusCode: res.statusCode,
+          upstreamHeaders: res.headers,
+          clientHeaders: clientResponseHeaders(res.headers, target.rewrite),
+          body: res.body,
+          bodyError: transportError,
+          discard: () => { res.body.dump().catch(() => {}) },
+        }
+      },
+    })
+  }
+
+  /** An answer the typed route must read whole: bounded, its transport failures coded like every other. */
+  async function readWhole (body: Readable): Promise<Buffer> {
+    const read = await readUpTo(body, M3_ANSWER_LIMIT_BYTES).catch((err: unknown) => { throw transportError(err) })
+    if ('partial' in read) {
+      read.partial.destroy()
+      throw new GatewayError('API_001', 'ION answer too large for the typed route; use the pass-through route')
+    }
+    return read.complete
+  }
+
+  return { passThrough, m3Execute }
+}
