@@ -1,7 +1,7 @@
 import type { CacheEntry } from './entry.ts'
 
 /**
- * The contract every cache driver keeps (STYLE.md 5): async, `undefined` is a miss, units in the names.
+ * The contract every cache driver keeps: async, `undefined` is a miss, units in the names.
  * Drivers throw on failure; the cache manager decides what a failure means (it never fails a request).
  */
 export interface CacheDriver {

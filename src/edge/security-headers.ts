@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import helmet, { type HelmetOptions } from 'helmet'
 
-/** The gateway's helmet configuration (docs/design.md "Security headers"): a strict CSP for a JSON API with Swagger UI. */
+/** The gateway's helmet configuration: a strict CSP for a JSON API that also serves Swagger UI at /docs. */
 export const securityHeaderOptions: Readonly<HelmetOptions> = {
   contentSecurityPolicy: {
     // Exactly these directives, not merged with helmet's defaults.

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events'
 
 /**
  * The deadline of one forwarded request, in the form undici accepts as a request `signal`: an EventEmitter with
- * `aborted` that emits `abort`. An AbortController with undici's listener costs ~3 µs per request on its own and
- * ~13 µs of a cache miss under load (measured with `bench/`); this costs one timer. Code that needs a real
+ * `aborted` that emits `abort`. An AbortController with undici's listener costs measurably more per request
+ * (bench/README.md); this costs one timer. Code that needs a real
  * AbortSignal (timers/promises, a token wait) asks for `signal`, made only then.
  */
 export class RequestDeadline extends EventEmitter {

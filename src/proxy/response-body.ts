@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 
 /**
  * ION answers up to this size (by their Content-Length) are read whole before the gateway replies: one write to the
- * client instead of a stream relay (~10 µs less per request), and an answer cut short becomes a clean 502 instead
+ * client instead of a stream relay (cheaper: bench/README.md), and an answer cut short becomes a clean 502 instead
  * of a truncated 200. Larger or unsized answers (IDM downloads, chunked bodies) are streamed as they arrive.
  */
 export const BUFFERED_BODY_BYTES = 65536

@@ -20,7 +20,7 @@ const dashboard = readJson<Dashboard>(DASHBOARD)
 const DATASOURCE = '${DS_PROMETHEUS}' // eslint-disable-line no-template-curly-in-string
 /** Labels Prometheus adds to every scraped series (Kubernetes service discovery), not the app. */
 const TARGET_LABELS = new Set(['namespace', 'job', 'pod', 'instance', 'service', 'container'])
-/** What the issue asks the dashboard to show. */
+/** What the dashboard must show (docs/deployment.md "Metrics and the dashboard"). */
 const REQUIRED = [
   'http_request_duration_seconds_bucket',
   'http_request_duration_seconds_count',
@@ -154,7 +154,7 @@ t.test('the dashboard is a Grafana dashboard with a Prometheus datasource variab
   }
 })
 
-t.test('the dashboard shows every metric the issue asks for', async t => {
+t.test('the dashboard shows every metric it must show', async t => {
   const used = new Set(queries().flatMap(q => analyse(q.expr).metrics))
   t.same(REQUIRED.filter(name => !used.has(name)), [], 'no required metric is missing')
   const titles = allPanels(dashboard.panels).map(p => p.title.toLowerCase())

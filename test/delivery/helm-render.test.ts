@@ -458,7 +458,7 @@ t.test('NOTES.txt says how to reach the gateway, check readiness, and where the 
   t.match(render({ ...EXISTING, ingress: { enabled: true } }).notes, /http:\/\/ion-gateway\.example\.com\//)
 })
 
-t.test('values.yaml documents the chart defaults the issue asks for', async t => {
+t.test('values.yaml documents the chart defaults', async t => {
   const values = readYaml(join(CHART, 'values.yaml'))
   t.match(values, {
     replicaCount: 2,

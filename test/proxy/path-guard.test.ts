@@ -50,7 +50,7 @@ t.test('every traversal and prefix-escape vector is refused (reference 1A)', asy
   for (const v of vectors) t.ok(refused(v), `refused: ${v}`)
 })
 
-// The invariant of reference A13: whatever a client sends, ION either sees nothing or a path that stays below
+// The invariant: whatever a client sends, ION either sees nothing or a path that stays below
 // `/{ti}/{SYSTEM}/` however it is decoded and resolved (WHATWG URL treats `\` as `/`; servlets drop `;params`).
 function staysUnderPrefix (upstreamPath: string): boolean {
   if (!upstreamPath.startsWith(PREFIX + '/')) return false
