@@ -12,7 +12,11 @@ export const ionapiText = JSON.stringify(sampleIonApi, null, 2)
 export const CLUSTER = { mode: 'cluster', cluster: { nodes: ['redis-cluster-0.redis-cluster-headless:6379', 'redis-cluster-1.redis-cluster-headless:6379', '[fd00::12]:6379'] } }
 export const SENTINEL = {
   mode: 'sentinel',
-  sentinel: { sentinels: ['redis-node-0.redis-headless:26379', 'redis-node-1.redis-headless:26379'], masterName: 'mymaster' },
+  sentinel: {
+    sentinels: ['redis-node-0.redis-headless:26379', 'redis-node-1.redis-headless:26379'],
+    masterName: 'mymaster',
+    password: { existingSecret: 'redis', existingSecretKey: 'sentinel-password' },
+  },
   password: { existingSecret: 'redis', existingSecretKey: 'redis-password' },
 }
 

@@ -256,7 +256,7 @@ t.test('client API keys: a chart-made Secret the gateway can load, or an existin
   t.match(refusal({ ...EXISTING, clientAuth: { existingSecret: 'a', apiKeys } }), /not both/)
 })
 
-const REDIS_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'REDIS_KEY_PREFIX']
+const REDIS_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'REDIS_KEY_PREFIX']
 
 /** The REDIS_* variables of the pod: ConfigMap values as they are, Secret references as { secret, key }. */
 function redisEnvironment (r: ReturnType<typeof render>): Record<string, string | { secret: string, key: string }> {
@@ -310,7 +310,7 @@ t.test('Redis Cluster: the seed nodes, user, TLS and prefix in the ConfigMap; th
     'no user and no password unless given')
 })
 
-t.test('Redis Sentinel: the Sentinels and the master name in the ConfigMap; the password only by secretKeyRef', async t => {
+t.test('Redis Sentinel: the Sentinels and the master name in the ConfigMap; both passwords only by secretKeyRef', async t => {
   const sentinel = render({ ...EXISTING, redis: SENTINEL, config: { CACHE_DRIVER: 'redis' } })
   t.same(redisEnvironment(sentinel), {
     REDIS_KEY_PREFIX: 'ion-gateway:',
@@ -318,6 +318,7 @@ t.test('Redis Sentinel: the Sentinels and the master name in the ConfigMap; the 
     REDIS_SENTINEL_MASTER: 'mymaster',
     REDIS_TLS: 'false',
     REDIS_PASSWORD: { secret: 'redis', key: 'redis-password' },
+    REDIS_SENTINEL_PASSWORD: { secret: 'redis', key: 'sentinel-password' },
   })
   t.equal(parseEnv(sentinel.configMap.data).CACHE_DRIVER, 'redis', 'CACHE_DRIVER=redis is accepted with Sentinel')
   t.match(sentinel.notes, /Redis \(sentinel\)/)

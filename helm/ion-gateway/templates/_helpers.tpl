@@ -97,7 +97,7 @@ next to REDIS_URL, and TLS is the URL's rediss://).
 {{- fail "redis: set url or existingSecret, not both" -}}
 {{- end -}}
 {{- if eq $r.mode "standalone" -}}
-{{- if or $r.cluster.nodes $r.sentinel.sentinels $r.sentinel.masterName -}}
+{{- if or $r.cluster.nodes $r.sentinel.sentinels $r.sentinel.masterName $r.sentinel.password.existingSecret -}}
 {{- fail "redis.mode is standalone but redis.cluster or redis.sentinel is set: set redis.mode to cluster or sentinel, one topology at a time" -}}
 {{- end -}}
 {{- if or $r.username $r.password.existingSecret $r.tls -}}
@@ -107,7 +107,7 @@ next to REDIS_URL, and TLS is the URL's rediss://).
 {{- if not $r.cluster.nodes -}}
 {{- fail "redis.mode=cluster needs redis.cluster.nodes (seed nodes, host:port)" -}}
 {{- end -}}
-{{- if or $standalone $r.sentinel.sentinels $r.sentinel.masterName -}}
+{{- if or $standalone $r.sentinel.sentinels $r.sentinel.masterName $r.sentinel.password.existingSecret -}}
 {{- fail "redis.mode=cluster: unset redis.url, redis.existingSecret and redis.sentinel (one topology at a time)" -}}
 {{- end -}}
 {{- else if eq $r.mode "sentinel" -}}
