@@ -1,12 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { keyCoversVary } from './keys.ts'
 
-export interface CachePolicyOptions {
-  ttlS: Record<string, number>
-  staleS: number
-  maxEntryBytes: number
-}
-
 function headerText (value: string | string[] | undefined): string {
   return Array.isArray(value) ? value.join(',') : (value ?? '')
 }

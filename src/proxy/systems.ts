@@ -7,7 +7,3 @@ export const SYSTEMS = {
 
 export type SystemId = keyof typeof SYSTEMS
 export const SYSTEM_IDS = Object.keys(SYSTEMS) as SystemId[]
-
-export function isSystemId (value: string): value is SystemId {
-  return Object.hasOwn(SYSTEMS, value)
-}
