@@ -100,6 +100,8 @@ export interface FakeClock extends Clock {
   /**
    * Moves time forward by `ms`, firing the timers that fall due in order, each at its own time; waits for the work a
    * timer callback returns before the next one (a refresh it started, a background check) and before resolving.
+   * Time stands still while that work runs on real I/O, so no store deadline trips; work that itself waits on this
+   * clock (a replica polling for another one's lock) would wait forever: such tests take the real clock.
    */
   advance (ms: number): Promise<void>
   /** Timers set and neither fired nor cancelled. */
