@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { GatewayError, isGatewayError } from '../errors.ts'
+import { systemClock, type Clock, type Timer } from './clock.ts'
+import { HeldToken, type RefreshTrigger } from './held-token.ts'
+import { OwnTokens } from './own-tokens.ts'
+import { RefreshBackoff } from './refresh-backoff.ts'
 import type { TokenClient } from './token-client.ts'
+import { noopLogger, type TokenLogger } from './token-logger.ts'
+import { TokenSharing, type TokenStoreState } from './token-sharing.ts'
 import { MemoryTokenStore, type StoredToken, type TokenStore } from './token-store.ts'
 
-export type RefreshTrigger = 'initial' | 'proactive' | 'background' | 'unauthorized'
-
-/** pino-like. The manager never passes a token, a refresh token or a secret to it. */
-export interface TokenLogger {
-  debug (obj: object, msg: string): void
-  info (obj: object, msg: string): void
-  warn (obj: object, msg: string): void
-  error (obj: object, msg: string): void
-}
+export type { RefreshTrigger } from './held-token.ts'
+export type { TokenLogger } from './token-logger.ts'
+export type { TokenStoreState } from './token-sharing.ts'
 
 export interface TokenManagerDeps {
   client: TokenClient
@@ -35,11 +34,12 @@ export interface TokenManagerDeps {
   storeTimeoutMs?: number
   /** How often a replica waiting for another one's refresh reads the store. Default 50. */
   pollMs?: number
+  /** The current time, when no `clock` is given. Default Date.now. */
   now?: () => number
+  /** The time and the timers (refresh, backoff, background check, store deadline, lock polling). Default: real ones. */
+  clock?: Clock
   random?: () => number
 }
-
-export type TokenStoreState = 'memory' | 'redis' | 'redis-unavailable'
 
 export interface TokenManagerState {
   hasValidToken: boolean
@@ -64,171 +64,82 @@ export interface TokenManager {
 }
 
 const noop = (): void => {}
-const noopLogger: TokenLogger = { debug: noop, info: noop, warn: noop, error: noop }
-/** Refresh up to this fraction of the buffer earlier, at random: replicas sharing a token do not all wake at once. */
-const JITTER = 0.2
-const REJECTED_KEPT = 8
-const OWN_TOKENS_KEPT = 32
-
-class StoreTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT'
-  constructor (ms: number) {
-    super(`token store did not answer within ${ms} ms`)
-    this.name = 'StoreTimeoutError'
-  }
-}
-
-/** Redis errors name a host or a command at most; only the name and code are logged anyway. */
-function errorSummary (err: unknown): { name: string, code?: string } {
-  const e = err as { name?: unknown, code?: unknown } | undefined
-  const name = typeof e?.name === 'string' ? e.name : 'Error'
-  return typeof e?.code === 'string' ? { name, code: e.code } : { name }
-}
 
 /**
  * Obtains and refreshes the ION token without ever stampeding ION: one refresh in flight per process, one per
  * cluster through the store's lock, a still-valid token served while a refresh runs, fast failure while the token
  * endpoint is down, a process-local token while the shared store is unreachable. Tokens never reach a log line,
  * an error or `state()`.
+ *
+ * This is the lifecycle (single flight, timers, start and close); what is held, the failure backoff, the sharing
+ * through the store and the tokens to revoke are collaborators of their own.
  */
 export function createTokenManager (deps: TokenManagerDeps): TokenManager {
   const { client } = deps
-  const store = deps.store ?? new MemoryTokenStore({ now: deps.now })
+  const clock = deps.clock ?? systemClock(deps.now)
+  const now = (): number => clock.now()
+  const store = deps.store ?? new MemoryTokenStore({ now })
   const ownsStore = deps.store === undefined
   const log = deps.logger ?? noopLogger
-  const now = deps.now ?? Date.now
-  const random = deps.random ?? Math.random
-  const backoff = deps.failureBackoffMs ?? { initial: 1000, max: 5000 }
-  const refusedBackoffMaxMs = Math.max(backoff.max, deps.refusedBackoffMaxMs ?? 300000)
-  const lockTtlMs = deps.lockTtlMs ?? 20000
-  const storeTimeoutMs = deps.storeTimeoutMs ?? 1000
-  const pollMs = deps.pollMs ?? 50
-  const owner = randomUUID()
+  const failureBackoff = deps.failureBackoffMs ?? { initial: 1000, max: 5000 }
+  const held = new HeldToken({ refreshBufferMs: deps.refreshBufferMs, now, random: deps.random ?? Math.random })
+  const backoff = new RefreshBackoff({ initialMs: failureBackoff.initial, maxMs: failureBackoff.max, refusedMaxMs: deps.refusedBackoffMaxMs ?? 300000, now })
+  const own = new OwnTokens(now)
+  const sharing = new TokenSharing({
+    store,
+    clock,
+    log,
+    owner: randomUUID(),
+    lockTtlMs: deps.lockTtlMs ?? 20000,
+    storeTimeoutMs: deps.storeTimeoutMs ?? 1000,
+    pollMs: deps.pollMs ?? 50,
+  })
 
-  let current: { token: StoredToken, refreshAtMs: number } | undefined
-  /** The newest refresh token seen; kept when the access token is dropped after a 401. */
-  let refreshToken: string | undefined
-  /** Access tokens ION refused (401): never served or adopted again. */
-  const rejected: string[] = []
-  let everHadToken = false
-  /** Set by invalidate(): the refresh it causes is counted as 'unauthorized'. */
-  let afterUnauthorized = false
   let inflight: Promise<StoredToken> | undefined
   let lastRefreshAtMs: number | undefined
-  let lastError: GatewayError | undefined
-  let lastErrorAtMs = 0
-  let failures = 0
-  let backoffUntilMs = 0
-  let storeState: TokenStoreState = store.shared ? 'redis' : 'memory'
-  /**
-   * Tokens this process obtained and did not share (memory store, or Redis unreachable): the ones close() revokes.
-   * Keyed by access token; `refreshToken` is dropped once it has been spent.
-   */
-  const own = new Map<string, { expiresAtMs: number, refreshToken?: string }>()
-  let checkTimer: NodeJS.Timeout | undefined
-  let refreshTimer: NodeJS.Timeout | undefined
+  /** One timer for the held token's refresh time or the end of a failure backoff, one for the background check. */
+  let refreshTimer: Timer | undefined
+  let checkTimer: Timer | undefined
   let checking = false
   let closed = false
   let closing: Promise<void> | undefined
 
-  function lifetimeMs (t: StoredToken): number {
-    return Math.max(1, t.expiresAtMs - t.obtainedAtMs)
-  }
-  /** Not handed out in its last moments: a request must be able to reach ION before it expires. */
-  function marginMs (t: StoredToken): number {
-    return Math.min(5000, lifetimeMs(t) / 10)
-  }
-  function bufferMs (t: StoredToken): number {
-    return Math.max(2 * marginMs(t), Math.min(deps.refreshBufferMs, lifetimeMs(t) / 2))
-  }
-  function isRejected (accessToken: string): boolean {
-    return rejected.includes(accessToken)
-  }
-  function usable (t: StoredToken | undefined): t is StoredToken {
-    return t !== undefined && !isRejected(t.accessToken) && t.expiresAtMs - now() > marginMs(t)
-  }
-  /** A token found in the store that spares a call to ION: not the one being replaced, not due for refresh. */
-  function acceptable (t: StoredToken | undefined, replacing: string | undefined): t is StoredToken {
-    return usable(t) && t.accessToken !== replacing && now() < t.expiresAtMs - bufferMs(t)
-  }
-
-  function markStore (ok: boolean, err?: unknown): void {
-    if (!store.shared) return
-    const next: TokenStoreState = ok ? 'redis' : 'redis-unavailable'
-    if (next === storeState) return
-    storeState = next
-    if (ok) log.info({}, 'token store reachable again: sharing the ION token through Redis')
-    else log.warn({ err: errorSummary(err) }, 'token store unreachable: using a process-local ION token')
-  }
-
-  /** Every store call is bounded in time; a failure is reported and never thrown. */
-  async function storeCall<T> (fn: (s: TokenStore) => Promise<T>): Promise<{ ok: true, value: T } | { ok: false }> {
-    let timer: NodeJS.Timeout | undefined
-    try {
-      const value = await Promise.race([
-        fn(store),
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new StoreTimeoutError(storeTimeoutMs)), storeTimeoutMs)
-        }),
-      ])
-      markStore(true)
-      return { ok: true, value }
-    } catch (err) {
-      markStore(false, err)
-      return { ok: false }
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  function rememberOwn (t: StoredToken): void {
-    for (const [access, entry] of own) {
-      if (own.size < OWN_TOKENS_KEPT && (entry.expiresAtMs > now() || entry.refreshToken)) continue
-      own.delete(access)
-    }
-    own.set(t.accessToken, t.refreshToken ? { expiresAtMs: t.expiresAtMs, refreshToken: t.refreshToken } : { expiresAtMs: t.expiresAtMs })
-  }
-
-  /** A refresh token handed to ION is spent, whether it was honoured (rotation) or refused (fallback grant). */
-  function spent (used: string | undefined): void {
-    if (!used) return
-    for (const entry of own.values()) if (entry.refreshToken === used) delete entry.refreshToken
-  }
-
   function adopt (t: StoredToken): void {
-    current = { token: t, refreshAtMs: t.expiresAtMs - bufferMs(t) * (1 + JITTER * random()) }
-    if (t.refreshToken) refreshToken = t.refreshToken
-    everHadToken = true
-    afterUnauthorized = false
-    setTimer(current.refreshAtMs - now())
+    armRefresh(held.adopt(t) - now())
   }
 
-  /** The one refresh timer: at the current token's refresh time, or when a failure backoff ends. */
-  function setTimer (inMs: number): void {
+  function armRefresh (inMs: number): void {
     if (closed) return
-    clearTimeout(refreshTimer)
-    refreshTimer = setTimeout(wake, Math.max(0, inMs))
-    refreshTimer.unref()
+    refreshTimer?.cancel()
+    refreshTimer = clock.setTimer(wake, Math.max(0, inMs))
   }
 
-  function wake (): void {
-    // Timers may fire a little before Date.now() reaches the backoff's end: sleep again rather than give up.
-    const remainingMs = backoffUntilMs - now()
-    if (remainingMs > 0) setTimer(remainingMs + 1)
-    else kick('background')
+  function armCheck (): void {
+    if (closed) return
+    checkTimer = clock.setTimer(() => {
+      armCheck()
+      return check().catch(noop)
+    }, deps.checkIntervalMs)
+  }
+
+  function wake (): Promise<void> | undefined {
+    // Timers may fire a little before the clock reaches the backoff's end: sleep again rather than give up.
+    const remainingMs = backoff.remainingMs()
+    if (remainingMs > 0) armRefresh(remainingMs + 1)
+    else return kick('background')
   }
 
   /** A refresh nobody waits for (the current token is still served): skipped while one runs or during backoff. */
-  function kick (trigger: RefreshTrigger): void {
-    if (closed || inflight || now() < backoffUntilMs) return
-    refresh(trigger).catch(noop) // logged and counted in doRefresh
+  function kick (trigger: RefreshTrigger): Promise<void> | undefined {
+    if (closed || inflight || backoff.remainingMs() > 0) return undefined
+    return refresh(trigger).then(noop, noop) // logged and counted in doRefresh
   }
 
   async function fromIon (trigger: RefreshTrigger, preferredRefreshToken: string | undefined): Promise<StoredToken> {
-    const using = preferredRefreshToken ?? refreshToken
+    const using = preferredRefreshToken ?? held.refreshToken
     try {
       const issued = await client.fetchToken(using)
-      spent(using)
+      own.spent(using)
       deps.onRefresh?.({ success: true, trigger })
       lastRefreshAtMs = now()
       log.info({ trigger, grant: issued.grant, expiresInS: Math.round((issued.expiresAtMs - now()) / 1000) }, 'ION token obtained')
@@ -240,73 +151,38 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
     }
   }
 
-  /**
-   * The store's protocol: take its token if it spares a call to ION; else the lock holder calls ION and stores the
-   * answer while the others poll for it. undefined: the store is unreachable (the caller goes local).
-   */
-  async function throughStore (trigger: RefreshTrigger, replacing: string | undefined): Promise<StoredToken | undefined> {
-    const deadline = now() + lockTtlMs + 2 * pollMs
-    for (;;) {
-      if (closed) throw new GatewayError('SYS_004', 'The gateway is shutting down')
-      const found = await storeCall(s => s.get())
-      if (!found.ok) return undefined
-      if (acceptable(found.value, replacing)) {
-        log.debug({ trigger }, 'ION token taken from the token store')
-        return found.value
-      }
-      const locked = await storeCall(s => s.tryLock(owner, lockTtlMs))
-      if (!locked.ok) return undefined
-      if (locked.value) {
-        try {
-          const again = await storeCall(s => s.get())
-          if (again.ok && acceptable(again.value, replacing)) return again.value
-          const latest = again.ok ? again.value : found.value
-          const issued = await fromIon(trigger, latest?.refreshToken)
-          const stored = await storeCall(s => s.set(issued))
-          if (!stored.ok || !store.shared) rememberOwn(issued)
-          return issued
-        } finally {
-          await storeCall(s => s.unlock(owner))
-        }
-      }
-      // Another replica holds the lock; if it died, the lock expires within lockTtlMs and someone else takes it.
-      if (now() >= deadline) throw new GatewayError('AUTH_003', 'Timed out waiting for another replica to refresh the ION token', { retryAfterS: 1 })
-      await sleep(pollMs)
-    }
-  }
-
   async function obtain (trigger: RefreshTrigger, replacing: string | undefined): Promise<StoredToken> {
-    const viaStore = await throughStore(trigger, replacing)
-    if (viaStore) return viaStore
+    const viaStore = await sharing.obtain({
+      trigger,
+      accept: (t): t is StoredToken => held.acceptable(t, replacing),
+      fetch: refreshToken => fromIon(trigger, refreshToken),
+      closed: () => closed,
+    })
+    if (viaStore) {
+      if (viaStore.issued) own.remember(viaStore.token)
+      return viaStore.token
+    }
     const issued = await fromIon(trigger, undefined)
-    rememberOwn(issued)
+    own.remember(issued)
     return issued
   }
 
   async function doRefresh (trigger: RefreshTrigger): Promise<StoredToken> {
-    const replacing = current?.token.accessToken
+    const replacing = held.token?.accessToken
     try {
       let token = await obtain(trigger, replacing)
       // Invalidated while this refresh was reading the store: fetch past it once.
-      if (isRejected(token.accessToken)) token = await obtain(trigger, token.accessToken)
-      failures = 0
-      backoffUntilMs = 0
-      lastError = undefined
+      if (held.isRejected(token.accessToken)) token = await obtain(trigger, token.accessToken)
+      backoff.succeeded()
       adopt(token)
       return token
     } catch (err) {
       const error = isGatewayError(err) ? err : new GatewayError('AUTH_003', 'ION token refresh failed', { retryAfterS: 1 })
       if (closed) throw error
-      failures++
-      // Refused credentials rarely fix themselves and every attempt is a login ION counts: back off much further.
-      const capMs = error.code === 'AUTH_001' ? refusedBackoffMaxMs : backoff.max
-      const waitMs = Math.min(capMs, backoff.initial * 2 ** Math.min(failures - 1, 30))
-      backoffUntilMs = now() + waitMs
-      lastError = error
-      lastErrorAtMs = now()
+      const waitMs = backoff.failed(error)
       // Recovery does not wait for traffic: try again by itself when the backoff ends.
-      setTimer(waitMs)
-      log.warn({ code: error.code, trigger, failures, retryInMs: waitMs, keptValidToken: usable(current?.token) }, `ION token refresh failed: ${error.message}`)
+      armRefresh(waitMs)
+      log.warn({ code: error.code, trigger, failures: backoff.failures, retryInMs: waitMs, keptValidToken: held.usableToken() !== undefined }, `ION token refresh failed: ${error.message}`)
       throw error
     }
   }
@@ -314,29 +190,28 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
   function refresh (trigger: RefreshTrigger): Promise<StoredToken> {
     if (closed) return Promise.reject(new GatewayError('SYS_004', 'The gateway is shutting down'))
     if (inflight) return inflight
-    const remainingMs = backoffUntilMs - now()
-    if (remainingMs > 0 && lastError) {
-      const e = lastError
-      return Promise.reject(new GatewayError(e.code, e.message, { retryAfterS: Math.max(1, Math.ceil(remainingMs / 1000)), cause: e }))
-    }
+    const blocked = backoff.blocking()
+    if (blocked) return Promise.reject(blocked)
     inflight = doRefresh(trigger).finally(() => { inflight = undefined })
     return inflight
   }
 
-  /** Shares a token obtained while Redis was unreachable, once Redis answers again and holds none. */
-  async function publish (t: StoredToken): Promise<void> {
-    const locked = await storeCall(s => s.tryLock(owner, lockTtlMs))
-    if (!locked.ok || !locked.value) return
-    try {
-      const found = await storeCall(s => s.get())
-      if (!found.ok || found.value !== undefined || current?.token !== t || !usable(t)) return
-      const stored = await storeCall(s => s.set(t))
-      if (stored.ok) {
-        own.delete(t.accessToken)
+  /** Takes a newer token another replica stored; shares a process-local one once the store answers and holds none. */
+  async function syncWithStore (): Promise<void> {
+    const found = await sharing.call(s => s.get())
+    if (!found.ok) return
+    const mine = held.token
+    const theirs = found.value
+    if (theirs && theirs.accessToken !== mine?.accessToken) {
+      if (held.acceptable(theirs, mine?.accessToken) && (!held.usable(mine) || theirs.expiresAtMs > mine.expiresAtMs)) {
+        adopt(theirs)
+        log.debug({}, 'ION token refreshed by another replica taken from the token store')
+      }
+    } else if (!theirs && mine && own.has(mine.accessToken) && held.usable(mine)) {
+      if (await sharing.publish(mine, () => held.token === mine && held.usable(mine))) {
+        own.forget(mine.accessToken)
         log.info({}, 'process-local ION token shared through the token store')
       }
-    } finally {
-      await storeCall(s => s.unlock(owner))
     }
   }
 
@@ -344,88 +219,62 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
     if (closed || inflight || checking) return
     checking = true
     try {
-      if (store.shared) {
-        // Also how a store that was unreachable is noticed coming back.
-        const found = await storeCall(s => s.get())
-        const mine = current?.token
-        if (found.ok && found.value && found.value.accessToken !== mine?.accessToken) {
-          const t = found.value
-          if (acceptable(t, mine?.accessToken) && (!usable(mine) || t.expiresAtMs > mine.expiresAtMs)) {
-            adopt(t)
-            log.debug({}, 'ION token refreshed by another replica taken from the token store')
-          }
-        } else if (found.ok && !found.value && mine && own.has(mine.accessToken) && usable(mine)) {
-          await publish(mine)
-        }
-      }
-      const held = current
-      if (!held || !usable(held.token) || now() >= held.refreshAtMs) kick('background')
+      // Also how a store that was unreachable is noticed coming back.
+      if (sharing.shared) await syncWithStore()
+      if (!held.usableToken() || held.refreshDue()) await kick('background')
     } finally {
       checking = false
     }
   }
 
   function peekAccessToken (): string | undefined {
-    const held = current
-    if (!held || !usable(held.token)) return undefined
-    if (now() >= held.refreshAtMs) kick('proactive')
-    return held.token.accessToken
+    const t = held.usableToken()
+    if (!t) return undefined
+    if (held.refreshDue()) kick('proactive')
+    return t.accessToken
   }
 
   return {
     peekAccessToken,
 
     async getAccessToken () {
-      const held = peekAccessToken()
-      if (held !== undefined) return held
-      const trigger: RefreshTrigger = afterUnauthorized ? 'unauthorized' : everHadToken ? 'proactive' : 'initial'
-      return (await refresh(trigger)).accessToken
+      const t = peekAccessToken()
+      if (t !== undefined) return t
+      return (await refresh(held.trigger())).accessToken
     },
 
     async invalidate (token) {
       // Repeated or stale (the token was already replaced): nothing to do, no second refresh.
-      if (current?.token.accessToken !== token) return
-      current = undefined
-      afterUnauthorized = true
-      rejected.push(token)
-      if (rejected.length > REJECTED_KEPT) rejected.shift()
+      if (!held.refuse(token)) return
       log.info({}, 'ION refused the current token: it will be refreshed once')
-      await storeCall(s => s.clear(token))
+      await sharing.call(s => s.clear(token))
     },
 
     state () {
-      const t = current?.token
-      const s: TokenManagerState = { hasValidToken: usable(t), store: storeState }
+      const t = held.token
+      const s: TokenManagerState = { hasValidToken: held.usable(t), store: sharing.state }
       if (t) s.expiresAtMs = t.expiresAtMs
       if (lastRefreshAtMs !== undefined) s.lastRefreshAtMs = lastRefreshAtMs
-      if (lastError) s.lastError = { code: lastError.code, atMs: lastErrorAtMs }
+      const last = backoff.lastError
+      if (last) s.lastError = { code: last.error.code, atMs: last.atMs }
       return s
     },
 
     start () {
       if (closed || checkTimer) return
-      checkTimer = setInterval(() => { check().catch(noop) }, deps.checkIntervalMs)
-      checkTimer.unref()
-      if (!current) refresh('initial').catch(noop) // logged in doRefresh; readiness reports it
+      armCheck()
+      if (!held.token) refresh('initial').catch(noop) // logged in doRefresh; readiness reports it
     },
 
     close () {
       closing ??= (async () => {
         closed = true
-        clearInterval(checkTimer)
-        clearTimeout(refreshTimer)
+        refreshTimer?.cancel()
+        checkTimer?.cancel()
         if (inflight) await inflight.catch(noop)
-        // A token shared through the store stays: other replicas are using it.
-        const revocations: Array<Promise<void>> = []
-        for (const [accessToken, entry] of own) {
-          if (entry.expiresAtMs > now()) revocations.push(client.revoke(accessToken, 'access_token'))
-          if (entry.refreshToken) revocations.push(client.revoke(entry.refreshToken, 'refresh_token'))
-        }
-        own.clear()
-        current = undefined
-        refreshToken = undefined
-        await Promise.all(revocations)
-        if (revocations.length > 0) log.info({ revoked: revocations.length }, 'process-local ION tokens revoked')
+        held.clear()
+        const revoked = await own.revokeAll(client)
+        if (revoked > 0) log.info({ revoked }, 'process-local ION tokens revoked')
         if (ownsStore) await store.close()
       })()
       return closing

@@ -1,9 +1,26 @@
 import t from 'tap'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import type { TokenLogger } from '../../src/ion/token-manager.ts'
+import { RedisTokenStore } from '../../src/ion/token-store.ts'
+import { parseIonApi } from '../../src/ion/ionapi.ts'
+import { redisNamespace } from '../../src/redis-namespace.ts'
+import type { Emulator } from '../../emulator/index.ts'
 import { startRedis } from '../helpers/redis.ts'
-import { emulatorFor, eventually, managerFor, ready, redisClient, redisStore, resourceStatus } from './helpers.ts'
+import { emulatorFor, eventually, fakeClock, histogram, type FakeClock, managerFor, ready, redisClient, redisStore, resourceStatus } from './helpers.ts'
+
+/** Moves the test clock one background check (100 ms) at a time until `done` holds: Redis reconnects in real time. */
+async function checksUntil (clock: FakeClock, what: string, done: () => boolean | string): Promise<void> {
+  await eventually(what, async () => {
+    if (done() === true) return true
+    await clock.advance(100)
+    return done()
+  })
+}
+
+/** The Redis store on a test clock: a token's expiry is judged, and its PX computed, on that clock. */
+function clockedStore (redis: Redis, e: Emulator, now: () => number): RedisTokenStore {
+  return new RedisTokenStore(redis, { keyPrefix: redisNamespace('ion-gateway:', parseIonApi(e.ionapi, 'password')).token, clientId: e.ionapi.ci, now })
+}
 
 t.test('two replicas on one Redis: 100 concurrent calls each, one token request, one token', async t => {
   const redis = await startRedis(t)
@@ -31,26 +48,28 @@ t.test('two replicas on one Redis: 100 concurrent calls each, one token request,
 
 t.test('replicas refresh once per cycle for the cluster, the other one picks the new token up', async t => {
   const redis = await startRedis(t)
-  const e = await emulatorFor(t, { tokenLifetimeS: 2 })
+  const clock = fakeClock()
+  const e = await emulatorFor(t, { now: clock.now, tokenLifetimeS: 2 })
   const ra = redisClient(t, redis.url)
   const rb = redisClient(t, redis.url)
   await Promise.all([ready(ra), ready(rb)])
-  const a = managerFor(t, e, { store: redisStore(ra, e), checkIntervalMs: 100 })
-  const b = managerFor(t, e, { store: redisStore(rb, e), checkIntervalMs: 100 })
+  const a = managerFor(t, e, { clock, store: clockedStore(ra, e, clock.now), checkIntervalMs: 100 })
+  const b = managerFor(t, e, { clock, store: clockedStore(rb, e, clock.now), checkIntervalMs: 100 })
+  // One after the other: a replica waiting for the other's lock polls on the test clock, which only the test moves.
   a.manager.start()
+  await a.manager.getAccessToken()
   b.manager.start()
   const statuses: number[] = []
   const seenByA = new Set<string>()
   const seenByB = new Set<string>()
-  const until = Date.now() + 4000
-  while (Date.now() < until) {
+  for (let step = 0; step < 80; step++) { // 4 s in 50 ms steps
     const [ta, tb] = await Promise.all([a.manager.getAccessToken(), b.manager.getAccessToken()])
     seenByA.add(ta)
     seenByB.add(tb)
     statuses.push(await resourceStatus(e, ta), await resourceStatus(e, tb))
-    await sleep(50)
+    await clock.advance(50)
   }
-  t.ok(statuses.every(s => s === 200), `${statuses.length} calls, none with an expired token`)
+  t.same(histogram(statuses), { 200: 160 }, 'none with an expired token')
   const issuedAt = [...a.client.issued, ...b.client.issued].map(x => x.obtainedAtMs).sort((x, y) => x - y)
   t.ok(issuedAt.length >= 3, `${issuedAt.length} token requests in 4 s of 2 s tokens`)
   const gaps = issuedAt.slice(1).map((at, i) => at - (issuedAt[i] as number))
@@ -103,8 +122,9 @@ t.test('Redis killed mid-run: traffic keeps flowing on a local token; when Redis
   const ra = redisClient(t, redis.url)
   const rb = redisClient(t, redis.url)
   await Promise.all([ready(ra), ready(rb)])
-  const a = managerFor(t, e, { store: redisStore(ra, e), checkIntervalMs: 100 })
-  const b = managerFor(t, e, { store: redisStore(rb, e), checkIntervalMs: 100 })
+  const clock = fakeClock()
+  const a = managerFor(t, e, { clock, store: clockedStore(ra, e, clock.now), checkIntervalMs: 100 })
+  const b = managerFor(t, e, { clock, store: clockedStore(rb, e, clock.now), checkIntervalMs: 100 })
   a.manager.start()
   const shared = await a.manager.getAccessToken()
   t.equal(await b.manager.getAccessToken(), shared)
@@ -115,21 +135,22 @@ t.test('Redis killed mid-run: traffic keeps flowing on a local token; when Redis
   const statuses: number[] = []
   for (let i = 0; i < 20; i++) {
     statuses.push(await resourceStatus(e, await a.manager.getAccessToken()))
-    await sleep(20)
+    await clock.advance(20)
   }
-  t.ok(statuses.every(s => s === 200), 'every call had a working token while Redis was down')
+  t.same(histogram(statuses), { 200: 20 }, 'every call had a working token while Redis was down')
   t.equal(a.manager.state().store, 'redis-unavailable')
   t.equal(a.manager.state().hasValidToken, true)
   const local = await a.manager.getAccessToken()
   t.not(local, shared)
 
   await redis.start()
-  await eventually('a shares again', () => a.manager.state().store === 'redis', 5000)
+  // A background check finds Redis back and empty, and shares the local token.
+  await checksUntil(clock, 'a shares again', () => a.manager.state().store === 'redis' || a.manager.state().store)
   await ready(rb)
+  t.equal((await redisStore(rb, e).get())?.accessToken, local, 'a published its token')
   // b met the 401 too: it finds a's token in Redis instead of asking ION.
   const before = e.stats.tokenRequests()
   await b.manager.invalidate(shared)
-  await eventually('a published its token', async () => (await redisStore(rb, e).get())?.accessToken === local, 2000)
   t.equal(await b.manager.getAccessToken(), local, 'b uses the token a obtained while Redis was down')
   t.equal(e.stats.tokenRequests(), before, 'without a token request')
   await a.manager.close()
@@ -159,38 +180,38 @@ t.test('a Redis that hangs is bounded by storeTimeoutMs: a local token instead o
   t.teardown(() => raw.disconnect())
   const admin = new Redis(redis.url)
   t.teardown(() => admin.disconnect())
-  const { manager } = managerFor(t, e, { store: redisStore(raw, e), storeTimeoutMs: 200 })
-  await admin.call('CLIENT', 'PAUSE', '1500', 'ALL')
-  const started = Date.now()
+  // The real clock: the pause is Redis's own, in real time.
+  const { manager } = managerFor(t, e, { store: redisStore(raw, e), storeTimeoutMs: 200, checkIntervalMs: 100 })
+  await admin.call('CLIENT', 'PAUSE', '1000', 'ALL')
   const token = await manager.getAccessToken()
-  const waited = Date.now() - started
-  t.ok(waited < 800, `answered in ${waited} ms while Redis hung`)
-  t.equal(await resourceStatus(e, token), 200)
+  t.equal(await resourceStatus(e, token), 200, 'a token while Redis hung (the pause outlasts the 200 ms bound)')
   t.equal(manager.state().store, 'redis-unavailable')
-  await sleep(1600)
-  await manager.invalidate(token)
-  await manager.getAccessToken()
-  t.equal(manager.state().store, 'redis', 'back once Redis answers')
+  manager.start()
+  // The background check reads the store: the first answer after the pause marks it reachable.
+  await eventually('back once Redis answers', () => manager.state().store === 'redis' || manager.state().store, 5000)
 })
 
 t.test('no log record and no state() carries a token, a refresh token, the client secret or the sask', async t => {
   const redis = await startRedis(t)
-  const e = await emulatorFor(t, { tokenLifetimeS: 2 })
+  const clock = fakeClock()
+  const e = await emulatorFor(t, { now: clock.now, tokenLifetimeS: 2 })
   const records: string[] = []
   const capture = (level: string) => (obj: object, msg: string) => { records.push(`${level} ${JSON.stringify(obj)} ${msg}`) }
   const logger: TokenLogger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') }
   const rc = redisClient(t, redis.url)
   await ready(rc)
-  const { manager, client } = managerFor(t, e, { store: redisStore(rc, e), logger, checkIntervalMs: 100 })
+  const { manager, client } = managerFor(t, e, { clock, store: clockedStore(rc, e, clock.now), logger, checkIntervalMs: 100 })
   const states: string[] = []
   manager.start()
   const first = await manager.getAccessToken()
   states.push(JSON.stringify(manager.state()))
   e.faults.tokenDown(503) // refresh failures are logged
-  await sleep(1300)
+  await clock.advance(1300)
   states.push(JSON.stringify(manager.state()))
+  t.equal(manager.state().lastError?.code, 'AUTH_003', 'a refresh failed')
   e.faults.tokenDown(false)
-  await eventually('recovered', () => manager.state().lastError === undefined, 3000)
+  await clock.advance(1000) // the backoff is at most 1 s
+  t.equal(manager.state().lastError, undefined, 'recovered')
   const current = await manager.getAccessToken()
   t.not(current, first)
   await redis.stop() // store transitions are logged
@@ -199,7 +220,7 @@ t.test('no log record and no state() carries a token, a refresh token, the clien
   t.equal(await resourceStatus(e, await manager.getAccessToken()), 200)
   states.push(JSON.stringify(manager.state()))
   await redis.start()
-  await eventually('store back', () => manager.state().store === 'redis', 5000)
+  await checksUntil(clock, 'store back', () => manager.state().store === 'redis' || manager.state().store)
   await manager.close()
   const levels = new Set(records.map(r => r.split(' ')[0]))
   t.ok(levels.has('info') && levels.has('warn'), `${records.length} records (${[...levels].join(', ')})`)
