@@ -44,6 +44,10 @@ t.test('a cached page served to another Host gets that host\'s links; X-Forwarde
   const second = await getJson(`${gw.url}${ORDERS}`, { host: 'b.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' })
   t.equal(second.headers['x-cache'], 'HIT', `the same entry (got ${second.headers['x-cache']})`)
   t.ok(second.json['@odata.nextLink']?.startsWith(`http://b.example${ORDERS}?`), `second host, forwarded headers of an untrusted peer ignored: ${second.json['@odata.nextLink']}`)
+  const head = await request(`${gw.url}${ORDERS}`, { method: 'HEAD', headers: { host: 'b.example' } })
+  await head.body.dump()
+  t.equal(head.headers['x-cache'], 'HIT')
+  t.equal(Number(head.headers['content-length']), Buffer.byteLength(second.text), `HEAD announces the rewritten length (got ${String(head.headers['content-length'])})`)
   t.equal(gw.emulator.stats.calls(ION_ORDERS), 1, `one ION call (saw ${gw.emulator.stats.calls(ION_ORDERS)})`)
 
   const trusted = await startGateway(t, { env: { CACHE_DRIVER: 'memory', TRUST_PROXY: '127.0.0.1' } })
