@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { pipeline } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -56,6 +57,8 @@ export interface EmulatorOptions {
   m3V2ErrorStatus?: 200 | 400
   /** The clock for token expiry, quotas and M3 change dates. Default Date.now. */
   now?: Clock
+  /** Serve https with this key and certificate (PEM) instead of http; `url` and the `.ionapi` then say https. */
+  tls?: { key: string | Buffer, cert: string | Buffer }
 }
 
 /** The `.ionapi` file ION API hands out for a backend service (ION API > Authorized Apps, "Backend Service"). */
@@ -354,7 +357,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
     pipeline(binaryStream(answer.binary), res, () => {})
   }
 
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const listener: RequestListener = (req, res) => {
     const target = req.url ?? '/'
     const q = target.indexOf('?')
     const rawPath = q === -1 ? target : target.slice(0, q)
@@ -376,7 +379,10 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
       if (closing.signal.aborted || res.headersSent) res.destroy()
       else sendJson(res, 500, { error: { code: 'EMULATOR_FAILURE', message: 'The ION emulator failed' } })
     })
-  })
+  }
+  const server = opts.tls
+    ? createTlsServer({ keepAliveTimeout: 65_000, key: opts.tls.key, cert: opts.tls.cert }, listener)
+    : createServer({ keepAliveTimeout: 65_000 }, listener)
   server.on('clientError', (_err, socket) => { socket.destroy() })
 
   await new Promise<void>((resolve, reject) => {
@@ -389,7 +395,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
   const { port } = server.address() as AddressInfo
   const host = opts.host ?? '127.0.0.1'
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
-  const url = `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`
+  const url = `${opts.tls ? 'https' : 'http'}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`
   let closed: Promise<void> | undefined
 
   const api: Emulator = {

@@ -1,8 +1,9 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../src/errors.ts'
 import { createGateway, type Gateway, type GatewayAnswer } from '../src/proxy/gateway.ts'
 import { mergeVary } from '../src/proxy/headers.ts'
+import { requestBaseUrl } from '../src/proxy/links.ts'
 import { SYSTEMS, SYSTEM_IDS, type SystemId } from '../src/proxy/systems.ts'
 import { createUpstream } from '../src/proxy/upstream.ts'
 import m3Typed from './m3-typed.ts'
@@ -10,8 +11,12 @@ import m3Typed from './m3-typed.ts'
 const PROXIED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 
 /** One encapsulated pass-through registration per system: `ANY /{system}/*` → `{iu}/{ti}/{SYSTEM}/*`. */
-async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gateway: Gateway }): Promise<void> {
-  const { system, gateway } = opts
+async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gateway: Gateway, publicUrl: string | undefined }): Promise<void> {
+  const { system, gateway, publicUrl } = opts
+  // M3 answers carry no links to ION; LN's and IDM's are rewritten to the URL this client reached the gateway by.
+  const publicBaseUrl = system === 'm3'
+    ? () => undefined
+    : (request: FastifyRequest) => publicUrl ?? requestBaseUrl(request.protocol, request.host)
 
   // Pass-through bodies are forwarded as received, never parsed.
   app.removeAllContentTypeParsers()
@@ -35,6 +40,7 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gat
       bodySource: request.raw,
       requestId: request.id,
       clientIp: request.ip,
+      publicBaseUrl: publicBaseUrl(request),
       trace: (request.upstreamTrace = {}),
     })),
   })
@@ -67,6 +73,7 @@ async function proxy (app: FastifyInstance): Promise<void> {
     timeoutMs: config.upstream.timeoutMs,
     retries: config.upstream.retries,
     tokens: app.ionTokens,
+    egress: config.ion.egress,
     observer: {
       response: (system, status, seconds) => metrics.upstreamDuration.observe({ system, status_code: status }, seconds),
       retry: system => metrics.upstreamRetries.inc({ system }),
@@ -81,11 +88,12 @@ async function proxy (app: FastifyInstance): Promise<void> {
     timeoutMs: config.upstream.timeoutMs,
     m3ReadTransactions: config.m3ReadTransactions,
     maxUploadBytes: config.requestLimits.maxUploadBytes,
+    cacheIgnoreParams: config.cache.ignoreParams,
   })
 
   await app.register(m3Typed, { prefix: '/m3', gateway })
   for (const system of SYSTEM_IDS) {
-    await app.register(systemRoutes, { prefix: `/${system}`, system, gateway })
+    await app.register(systemRoutes, { prefix: `/${system}`, system, gateway, publicUrl: config.publicUrl })
   }
 }
 

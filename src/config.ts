@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
 import { Type, type Static } from './typebox.ts'
 import { parseIonApi, IonApiFileError, type IonGrant, type IonSettings } from './ion/ionapi.ts'
+import { parseNoProxy, type Egress } from './proxy/egress.ts'
 
 /**
  * The environment contract (README "Configuration", docs/design.md "Contracts"). This module is the only reader of
@@ -33,6 +34,12 @@ export const EnvSchema = Type.Object({
   CACHE_TTL_LN: Type.Integer({ minimum: 0, default: 300 }),
   CACHE_TTL_IDM: Type.Integer({ minimum: 0, default: 600 }),
   CACHE_STALE_S: Type.Integer({ minimum: 0, default: 3600 }),
+  CACHE_IGNORE_PARAMS: Type.String({ default: '_rid,_' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  HTTPS_PROXY: Type.Optional(Type.String({ pattern: '^(https?://|$)' })),
+  HTTP_PROXY: Type.Optional(Type.String({ pattern: '^(https?://|$)' })),
+  NO_PROXY: Type.Optional(Type.String()),
+  ION_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   M3_READ_TRANSACTIONS: Type.String({ minLength: 1, default: '^(Get|Lst|Sel|Search)' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 1000 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1, default: 900000 }),
@@ -76,7 +83,13 @@ export interface Config {
   port: number
   host: string
   logLevel: LogLevel
-  ion: IonSettings
+  /** The `.ionapi` settings, and the way to ION (egress proxy, private CA) for token and data calls alike. */
+  ion: IonSettings & { egress: Egress }
+  /**
+   * PUBLIC_URL without a trailing slash: the gateway's own URL, put in place of ION's in OData links. Unset: built
+   * per request from its Host (X-Forwarded-Proto/Host only from TRUST_PROXY peers).
+   */
+  publicUrl: string | undefined
   /** Where Redis is (standalone, Cluster or Sentinel), or undefined when the gateway runs without it. */
   redis: RedisConnection | undefined
   /** Prefix of every Redis key; the tenant namespace goes below it. */
@@ -87,6 +100,8 @@ export interface Config {
     maxEntryBytes: number
     ttlS: { m3: number, ln: number, idm: number }
     staleS: number
+    /** Query parameters left out of cache keys (cache-busters); still sent to ION. */
+    ignoreParams: string[]
   }
   m3ReadTransactions: RegExp
   rateLimit: { max: number, windowMs: number, failOpen: boolean }
@@ -163,7 +178,8 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
-    ion,
+    ion: { ...ion, egress: resolveEgress(e) },
+    publicUrl: resolvePublicUrl(e.PUBLIC_URL),
     redis,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     cache: {
@@ -172,6 +188,7 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
       maxEntryBytes: e.CACHE_MAX_ENTRY_BYTES,
       ttlS: { m3: e.CACHE_TTL_M3, ln: e.CACHE_TTL_LN, idm: e.CACHE_TTL_IDM },
       staleS: e.CACHE_STALE_S,
+      ignoreParams: parseList(e.CACHE_IGNORE_PARAMS),
     },
     m3ReadTransactions,
     rateLimit: { max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS, failOpen: e.RATE_LIMIT_FAIL_OPEN },
@@ -239,6 +256,49 @@ export function loadDemoConfig (ionapi: unknown): Config {
 function parseList (value: string | undefined): string[] {
   if (!value) return []
   return value.split(',').map(s => s.trim()).filter(s => s.length > 0)
+}
+
+function resolvePublicUrl (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError('Invalid environment: PUBLIC_URL must be an absolute http(s) URL')
+  }
+  if (url.username || url.password || url.search || url.hash || value.includes('?') || value.includes('#')) {
+    throw new ConfigError('Invalid environment: PUBLIC_URL must be the gateway\'s base URL, without credentials, query or fragment')
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '')
+}
+
+/** HTTPS_PROXY, HTTP_PROXY, NO_PROXY and ION_CA_FILE. Messages never echo a proxy URL: it may hold credentials. */
+function resolveEgress (e: Env): Egress {
+  const egress: Egress = { noProxy: parseNoProxy(e.NO_PROXY) }
+  for (const [name, field] of [['HTTPS_PROXY', 'httpsProxy'], ['HTTP_PROXY', 'httpProxy']] as const) {
+    const value = e[name]
+    if (value === undefined || value === '') continue
+    try {
+      const url = new URL(value)
+      if (!url.hostname) throw new Error('no host')
+    } catch {
+      throw new ConfigError(`Invalid environment: ${name} must be an http(s) URL of a forward proxy`)
+    }
+    egress[field] = value
+  }
+  if (e.ION_CA_FILE !== undefined) {
+    let pem: string
+    try {
+      pem = readFileSync(e.ION_CA_FILE, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`Invalid ION_CA_FILE: cannot read ${e.ION_CA_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new ConfigError(`Invalid ION_CA_FILE: ${e.ION_CA_FILE} holds no PEM certificate`)
+    }
+    egress.ca = pem
+  }
+  return egress
 }
 
 /** The one Redis topology the environment names; more than one stops the boot. */

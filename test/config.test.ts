@@ -40,6 +40,9 @@ t.test('defaults follow the documented contract (README "Configuration")', async
   t.equal(config.rateLimit.failOpen, true)
   t.equal(config.trustProxy, false)
   t.same(config.corsOrigins, [])
+  t.same(config.cache.ignoreParams, ['_rid', '_'], 'cache-busters of the M3 client library and jQuery')
+  t.equal(config.publicUrl, undefined)
+  t.same(config.ion.egress, { noProxy: [] }, 'ION is reached directly, Node\'s CAs only')
   t.ok(config.m3ReadTransactions.test('GetItmBasic'))
   t.notOk(config.m3ReadTransactions.test('ChgBasicData'))
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.cache), 'config is frozen')
@@ -201,4 +204,31 @@ t.test('REDIS_SENTINEL_PASSWORD goes with Sentinel only', async t => {
   const err = configErrorOf(() => resolveConfig({ REDIS_URL: 'redis://r:6379', REDIS_SENTINEL_PASSWORD: 'spw' }, sampleIonApi))
   t.match(err.message, /REDIS_SENTINEL_PASSWORD is only for REDIS_SENTINELS/)
   t.notMatch(err.message, /spw/)
+})
+
+t.test('PUBLIC_URL: an http(s) base URL, kept without its trailing slash; anything else is refused without echoing it', async t => {
+  const cfg = (env: Record<string, string>) => resolveConfig(env, sampleIonApi)
+  t.equal(cfg({ PUBLIC_URL: 'https://api.example.com/' }).publicUrl, 'https://api.example.com')
+  t.equal(cfg({ PUBLIC_URL: 'https://API.example.com:8443/ion/' }).publicUrl, 'https://api.example.com:8443/ion')
+  for (const bad of ['ftp://x', 'api.example.com', 'https://u:p4ss@api.example.com', 'https://api.example.com/?a=1', 'https://api.example.com/#x']) {
+    const err = configErrorOf(() => cfg({ PUBLIC_URL: bad }))
+    t.match(err.message, /PUBLIC_URL/, `${bad}: names the variable`)
+    t.notOk(err.message.includes('p4ss'), 'never the value')
+  }
+})
+
+t.test('egress: HTTPS_PROXY, HTTP_PROXY, NO_PROXY and ION_CA_FILE', async t => {
+  const cfg = (env: Record<string, string>) => resolveConfig(env, sampleIonApi)
+  const egress = cfg({ HTTPS_PROXY: 'http://user:s3cret@proxy.corp:3128', HTTP_PROXY: 'http://proxy.corp:3128', NO_PROXY: 'localhost, .corp.example  127.0.0.1:8080' }).ion.egress
+  t.same(egress, { httpsProxy: 'http://user:s3cret@proxy.corp:3128', httpProxy: 'http://proxy.corp:3128', noProxy: ['localhost', '.corp.example', '127.0.0.1:8080'] })
+  t.same(cfg({ HTTPS_PROXY: '', HTTP_PROXY: '' }).ion.egress, { noProxy: [] }, 'empty means none')
+  for (const bad of ['socks5://user:s3cret@proxy:1080', 'proxy.corp:3128', 'http://']) {
+    const err = configErrorOf(() => cfg({ HTTPS_PROXY: bad }))
+    t.match(err.message, /HTTPS_PROXY/, `${bad}: names the variable`)
+    t.notOk(err.message.includes('s3cret'), 'never the value (proxy URLs carry credentials)')
+  }
+  const pem = writeIonApi('ca.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+  t.match(cfg({ ION_CA_FILE: pem }).ion.egress.ca, /BEGIN CERTIFICATE/)
+  t.match(configErrorOf(() => cfg({ ION_CA_FILE: join(dir, 'missing.pem') })).message, /ION_CA_FILE: cannot read .*missing\.pem \(ENOENT\)/)
+  t.match(configErrorOf(() => cfg({ ION_CA_FILE: goodFile })).message, /ION_CA_FILE: .* holds no PEM certificate/)
 })

@@ -12,14 +12,17 @@ function decodeQueryPart (part: string): string {
 /**
  * The query in one canonical form: parameters decoded and re-encoded, sorted by name. Repeated names keep their
  * relative order (`?a=1&a=2` and `?a=2&a=1` may mean different things to ION), so the sort is stable on the name only.
+ * Parameters named in `ignore` (decoded names, CACHE_IGNORE_PARAMS: cache-busters such as `_rid` and `_`) are left out.
  */
-export function canonicalQuery (rawQuery: string): string {
+export function canonicalQuery (rawQuery: string, ignore?: ReadonlySet<string>): string {
   if (!rawQuery) return ''
   const pairs: Array<[string, string | undefined]> = []
   for (const part of rawQuery.split('&')) {
     if (!part) continue
     const eq = part.indexOf('=')
-    pairs.push(eq === -1 ? [decodeQueryPart(part), undefined] : [decodeQueryPart(part.slice(0, eq)), decodeQueryPart(part.slice(eq + 1))])
+    const name = decodeQueryPart(eq === -1 ? part : part.slice(0, eq))
+    if (ignore?.has(name)) continue
+    pairs.push([name, eq === -1 ? undefined : decodeQueryPart(part.slice(eq + 1))])
   }
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   return pairs.map(([k, v]) => v === undefined ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
@@ -54,6 +57,8 @@ export interface CacheKeyInput {
   path: string
   rawQuery: string
   headers: IncomingHttpHeaders
+  /** Query parameters left out of the key (still sent to ION): CACHE_IGNORE_PARAMS. */
+  ignoreParams?: ReadonlySet<string>
 }
 
 /**
@@ -66,8 +71,8 @@ const KEY_FORMAT = '2\u0000'
  * `system:GET:["path","<sha256 of query and keyed headers>"]` — a structured tuple (JSON), never a plain
  * concatenation, with the readable path first so an admin can purge by system and path prefix.
  */
-export function cacheKey ({ system, path, rawQuery, headers }: CacheKeyInput): string {
-  let keyed = KEY_FORMAT + canonicalQuery(rawQuery)
+export function cacheKey ({ system, path, rawQuery, headers, ignoreParams }: CacheKeyInput): string {
+  let keyed = KEY_FORMAT + canonicalQuery(rawQuery, ignoreParams)
   for (const name of KEYED_HEADERS) keyed += '\u0000' + keyedHeaderValue(headers[name])
   // One-shot hash: the same digest as a streamed createHash over the same bytes, at a fraction of the cost.
   return `${system}:GET:${JSON.stringify([path, hash('sha256', keyed, 'hex').slice(0, 32)])}`

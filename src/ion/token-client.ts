@@ -1,5 +1,6 @@
-import { Agent, request, type Dispatcher } from 'undici'
+import { request, type Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
+import { createEgressDispatchers, DIRECT, type Egress } from '../proxy/egress.ts'
 import type { IonSettings } from './ionapi.ts'
 
 export type TokenGrant = 'password' | 'client_credentials' | 'refresh_token'
@@ -23,10 +24,11 @@ export interface TokenClient {
 }
 
 export interface TokenClientOptions {
-  ion: IonSettings
+  /** With `egress` (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, ION_CA_FILE), token calls take the same way to ION as data calls. */
+  ion: IonSettings & { egress?: Egress }
   /** One deadline per token endpoint call (connect, headers and body). Default 15000. */
   timeoutMs?: number
-  /** Borrowed (never closed here); by default the client owns an Agent. */
+  /** Borrowed (never closed here); by default the client owns its dispatchers (one per origin, through `ion.egress`). */
   dispatcher?: Dispatcher
   now?: () => number
 }
@@ -90,10 +92,10 @@ export function createTokenClient (options: TokenClientOptions): TokenClient {
   const { ion } = options
   const timeoutMs = options.timeoutMs ?? 15000
   const now = options.now ?? Date.now
-  const ownDispatcher = options.dispatcher
+  const own = options.dispatcher
     ? undefined
-    : new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
-  const dispatcher: Dispatcher = options.dispatcher ?? ownDispatcher as Agent
+    : createEgressDispatchers(ion.egress ?? DIRECT, { connectTimeoutMs: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+  const dispatcherFor = (url: string): Dispatcher => options.dispatcher ?? (own as NonNullable<typeof own>).for(url)
   const { clientId, clientSecret } = ion.credentials
   // RFC 6749 2.3.1: form-encode, then Basic.
   const basic = 'Basic ' + Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')
@@ -104,7 +106,7 @@ export function createTokenClient (options: TokenClientOptions): TokenClient {
     try {
       const res = await request(url, {
         method: 'POST',
-        dispatcher,
+        dispatcher: dispatcherFor(url),
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...headers },
         body: form.toString(),
         signal: AbortSignal.timeout(timeoutMs),
@@ -199,7 +201,7 @@ export function createTokenClient (options: TokenClientOptions): TokenClient {
     async close () {
       if (closed) return
       closed = true
-      await ownDispatcher?.close()
+      await own?.close()
     },
   }
 }

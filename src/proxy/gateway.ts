@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { Readable } from 'node:stream'
+import { pipeline, type Readable } from 'node:stream'
 import { readUpTo } from '../bounded-read.ts'
 import type { CacheStatus, ResponseCache } from '../cache/manager.ts'
 import { requestDirectives } from '../cache/policy.ts'
@@ -7,6 +7,7 @@ import { GatewayError } from '../errors.ts'
 import { isStorableM3Answer, m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
 import type { UpstreamTrace } from '../request-log.ts'
 import { clientResponseHeaders } from './headers.ts'
+import { createReplaceStream, gatewayLinkReplacements, gatewayLocation, isJsonMediaType, locationBases, replaceAll } from './links.ts'
 import { forwardableBody } from './request-body.ts'
 import { bufferSmallBody } from './response-body.ts'
 import { SYSTEM_IDS, type SystemId } from './systems.ts'
@@ -33,7 +34,12 @@ export interface GatewayOptions {
   m3ReadTransactions: RegExp
   /** MAX_UPLOAD_BYTES */
   maxUploadBytes: number
+  /** CACHE_IGNORE_PARAMS: query parameters left out of cache keys (still sent to ION). */
+  cacheIgnoreParams?: readonly string[]
 }
+
+/** Systems whose JSON answers carry OData links to ION: rewritten to the gateway (M3's answers are left alone). */
+const LINKED_SYSTEMS = new Set<SystemId>(['ln', 'idm'])
 
 /** A client's request to a system's pass-through, as it arrived. */
 export interface ClientRequest {
@@ -45,6 +51,11 @@ export interface ClientRequest {
   bodySource?: IncomingMessage
   requestId: string
   clientIp: string
+  /**
+   * The gateway's base URL as this client reaches it (PUBLIC_URL, or built from a validated Host): ION's links in LN
+   * and IDM JSON answers are rewritten to it. Absent: links are left as ION sent them.
+   */
+  publicBaseUrl?: string
   /** Filled with what happened upstream, for the request log line. */
   trace?: UpstreamTrace
 }
@@ -105,7 +116,9 @@ interface UpstreamCall {
 export function createGateway (options: GatewayOptions): Gateway {
   const { upstream, cache, timeoutMs } = options
   const targets = {} as Record<SystemId, SystemTarget>
-  for (const system of SYSTEM_IDS) targets[system] = createSystemTarget(system, options.apiBaseUrl, options.m3ReadTransactions)
+  const ignoreParams = options.cacheIgnoreParams?.length ? new Set(options.cacheIgnoreParams) : undefined
+  for (const system of SYSTEM_IDS) targets[system] = createSystemTarget(system, options.apiBaseUrl, options.m3ReadTransactions, ignoreParams)
+  const locations = locationBases(options.apiBaseUrl)
   const knownEndpoints = new Set<string>()
   const transportError = (err: unknown): GatewayError => mapTransportError(err, timeoutMs, false)
 
@@ -114,7 +127,7 @@ export function createGateway (options: GatewayOptions): Gateway {
     // Refused here (API_003) when the path could leave the system's prefix: before the body is read.
     const guarded = target.guard(request.url)
     const body = request.bodySource && await forwardableBody(request.bodySource, { maxBytes: options.maxUploadBytes })
-    return call(target, {
+    const answer = await call(target, {
       method: request.method,
       upstreamPath: guarded.upstreamPath,
       rawQuery: guarded.rawQuery,
@@ -124,6 +137,37 @@ export function createGateway (options: GatewayOptions): Gateway {
       clientIp: request.clientIp,
       trace: request.trace,
     })
+    return withGatewayLinks(system, answer, request.publicBaseUrl)
+  }
+
+  /**
+   * ION's answer with its links leading back through the gateway, made per request after the cache (which holds ION's
+   * answer as sent, so a hit served to another host gets that host's links): a `Location` into any ION system, and
+   * in LN and IDM JSON bodies every `{iu}/{ti}/{SYSTEM}/…` link, buffered or streamed.
+   */
+  function withGatewayLinks (system: SystemId, answer: GatewayAnswer, publicBaseUrl: string | undefined): GatewayAnswer {
+    let headers = answer.headers
+    const location = headers.location
+    if (typeof location === 'string') {
+      const mapped = gatewayLocation(location, locations)
+      if (mapped !== location) headers = { ...headers, location: mapped }
+    }
+    const encoding = headers['content-encoding']
+    if (!publicBaseUrl || !LINKED_SYSTEMS.has(system) || !isJsonMediaType(headers['content-type']) ||
+      (encoding !== undefined && encoding !== 'identity')) {
+      return headers === answer.headers ? answer : { ...answer, headers }
+    }
+    const replacements = gatewayLinkReplacements(options.apiBaseUrl, publicBaseUrl)
+    if (Buffer.isBuffer(answer.body)) {
+      const body = replaceAll(answer.body, replacements)
+      if (body !== answer.body && headers['content-length'] !== undefined) headers = { ...headers, 'content-length': String(body.length) }
+      return { ...answer, headers, body }
+    }
+    // Streamed: the rewritten length is known only at the end.
+    const { 'content-length': _length, ...unsized } = headers
+    const rewriter = createReplaceStream(replacements)
+    pipeline(answer.body, rewriter, () => {})
+    return { ...answer, headers: unsized, body: rewriter }
   }
 
   async function m3Execute (request: M3ExecuteRequest): Promise<M3ExecuteAnswer> {

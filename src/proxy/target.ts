@@ -39,8 +39,11 @@ export interface CallFacts {
 // HTTP parser refuses a raw NUL in a request target or a header value.
 const SEP = '\u0000'
 
-/** `apiBaseUrl` is ION's `{iu}/{ti}`; `m3ReadTransactions` tells M3 reads from writes (M3_READ_TRANSACTIONS). */
-export function createSystemTarget (system: SystemId, apiBaseUrl: string, m3ReadTransactions: RegExp): SystemTarget {
+/**
+ * `apiBaseUrl` is ION's `{iu}/{ti}`; `m3ReadTransactions` tells M3 reads from writes (M3_READ_TRANSACTIONS);
+ * `ignoreParams` are the query parameters left out of cache keys (CACHE_IGNORE_PARAMS).
+ */
+export function createSystemTarget (system: SystemId, apiBaseUrl: string, m3ReadTransactions: RegExp, ignoreParams?: ReadonlySet<string>): SystemTarget {
   const base = new URL(apiBaseUrl)
   const upstreamPrefix = `${base.pathname.replace(/\/+$/, '')}/${SYSTEMS[system]}`
   const routePrefix = `/${system}`
@@ -60,7 +63,7 @@ export function createSystemTarget (system: SystemId, apiBaseUrl: string, m3Read
     cacheKey (path, rawQuery, headers) {
       let input = path + SEP + rawQuery
       for (const name of KEYED_HEADERS) input += SEP + keyedHeaderValue(headers[name])
-      return keys(input, () => ({ key: cacheKey({ system, path, rawQuery, headers }) })).key
+      return keys(input, () => ({ key: cacheKey({ system, path, rawQuery, headers, ignoreParams }) })).key
     },
     storable: system === 'm3' ? storableM3Body : undefined,
   }

@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
 import { RequestDeadline } from './deadline.ts'
+import { createIonDispatcher, DIRECT, type Egress } from './egress.ts'
 import { upstreamRequestHeaders } from './headers.ts'
 import { SYSTEM_IDS, type SystemId } from './systems.ts'
 import { isRetryableTransportError, mapTransportError } from './transport-errors.ts'
@@ -30,8 +31,8 @@ export interface UpstreamOptions {
   retries: number
   tokens: TokenSource
   observer?: UpstreamObserver
-  /** Extra TLS options (a private CA); certificates are always verified. */
-  tls?: { ca?: string | Buffer }
+  /** The way to ION: forward proxy, NO_PROXY, private CA (certificates are always verified). Default: direct. */
+  egress?: Egress
   random?: () => number
 }
 
@@ -66,19 +67,21 @@ const BACKOFF_BASE_MS = 50
 const BACKOFF_CAP_MS = 1000
 
 /**
- * Forwards requests to ION over one keep-alive undici Pool per system (a slow IDM download cannot starve M3),
+ * Forwards requests to ION over one keep-alive undici Pool per system (a slow IDM download cannot starve M3), or one
+ * ProxyAgent per system when an egress proxy applies,
  * with the service token, one deadline, retries for reads only, and one transparent retry after an ION 401.
  */
 export function createUpstream (options: UpstreamOptions): Upstream {
   const { timeoutMs, retries, tokens, observer } = options
   const random = options.random ?? Math.random
-  const pools = new Map<SystemId, Pool>()
+  const { origin } = options
+  const pools = new Map<SystemId, Dispatcher>()
   for (const system of SYSTEM_IDS) {
-    pools.set(system, new Pool(options.origin, {
+    pools.set(system, createIonDispatcher(origin, options.egress ?? DIRECT, {
       connections: options.connections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      connect: { timeout: Math.min(timeoutMs, 10_000), rejectUnauthorized: true, ...(options.tls?.ca ? { ca: options.tls.ca } : {}) },
+      connectTimeoutMs: Math.min(timeoutMs, 10_000),
       // Response bodies may be large downloads: only the time between chunks is bounded.
       bodyTimeout: timeoutMs,
       headersTimeout: timeoutMs,
@@ -87,7 +90,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
   let closed = false
 
   async function forward (req: ForwardRequest): Promise<ForwardResponse> {
-    const pool = pools.get(req.system) as Pool
+    const pool = pools.get(req.system) as Dispatcher
     const deadlineAt = performance.now() + timeoutMs
     const deadline = new RequestDeadline(timeoutMs)
     const canReplayBody = req.body === undefined || Buffer.isBuffer(req.body)
@@ -102,6 +105,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
         let res: Dispatcher.ResponseData
         try {
           res = await pool.request({
+            origin,
             method: req.method as Dispatcher.HttpMethod,
             path: req.path,
             headers: withBodyLength(upstreamRequestHeaders(req.headers, { token, requestId: req.requestId, clientIp: req.clientIp }), req),

@@ -53,3 +53,18 @@ t.test('a prefix with escapes matches only paths sent with the same escapes', as
   for (const path of ['/o/Orders;x=1', '/o/Orders%3Bx=1', '/o/Orders%3bx=1']) t.ok(k(path).startsWith(plain), `${path} below a plain prefix`)
   t.ok(k('/o/"quoted"').startsWith(cacheKeyPrefix('ln', '/o/"quo')), 'characters JSON escapes are escaped alike in key and prefix')
 })
+
+t.test('cache-busters named in the ignore list are left out of the query key; other parameters are not', async t => {
+  const ignore = new Set(['_rid', '_'])
+  t.equal(canonicalQuery('CUNO=1&_rid=123', ignore), canonicalQuery('_rid=987&CUNO=1', ignore))
+  t.equal(canonicalQuery('CUNO=1&_=1700000000000', ignore), 'CUNO=1')
+  t.equal(canonicalQuery('%5Frid=9&CUNO=1', ignore), 'CUNO=1', 'the decoded name is compared')
+  t.equal(canonicalQuery('_rid&CUNO=1', ignore), 'CUNO=1', 'a bare flag too')
+  t.not(canonicalQuery('CUNO=1&_rid_x=1', ignore), 'CUNO=1', 'only exact names')
+  t.not(canonicalQuery('CUNO=1&_RID=1', ignore), 'CUNO=1', 'names are case-sensitive')
+  t.not(canonicalQuery('CUNO=1&_rid=1'), canonicalQuery('CUNO=1&_rid=2'), 'without the list every parameter counts')
+  const k = (rawQuery: string) => cacheKey({ system: 'm3', path: '/x', rawQuery, headers: {}, ignoreParams: ignore })
+  t.equal(k('CUNO=1&_rid=1'), k('CUNO=1&_rid=2'))
+  t.equal(k('CUNO=1&_rid=1'), k('CUNO=1'))
+  t.not(k('CUNO=1&_rid=1'), k('CUNO=2&_rid=1'))
+})
