@@ -183,7 +183,12 @@ t.test('the ConfigMap holds only EnvSchema variables, as the app parses them, wi
 t.test('every EnvSchema variable reaches the container, from the ConfigMap or the Deployment, in one Redis mode or another', async t => {
   const provided = new Set<string>()
   const renders = [
-    { redis: { url: 'redis://redis:6379/0' }, clientAuth: { apiKeys: [{ id: 'portal', keySha256: sha256Hex('k') }] }, config: { CORS_ORIGINS: 'https://portal.example.com' } },
+    {
+      redis: { url: 'redis://redis:6379/0' },
+      clientAuth: { apiKeys: [{ id: 'portal', keySha256: sha256Hex('k') }] },
+      ionCa: { existingConfigMap: 'ion-ca' },
+      config: { CORS_ORIGINS: 'https://portal.example.com', PUBLIC_URL: 'https://gw.example.com', HTTPS_PROXY: 'http://proxy:3128', HTTP_PROXY: 'http://proxy:3128', NO_PROXY: '.svc' },
+    },
     { redis: { ...CLUSTER, username: 'gateway', password: { existingSecret: 'redis-auth' } } },
     { redis: SENTINEL },
   ]
@@ -472,4 +477,15 @@ t.test('values.yaml documents the chart defaults', async t => {
     ionapi: { key: 'credentials.ionapi' },
     dashboard: { labels: { grafana_dashboard: '1' } },
   })
+})
+
+t.test('egress: proxy settings from a Secret by envFrom; a private CA from a ConfigMap, mounted read-only as ION_CA_FILE', async t => {
+  const { container, pod } = render({ ...EXISTING, egress: { existingSecret: 'egress-proxy' }, ionCa: { existingConfigMap: 'corp-ca', key: 'bundle.pem' } })
+  t.same(container.envFrom.map(e => e.configMapRef?.name ?? (e as { secretRef?: { name: string } }).secretRef?.name), ['gw-ion-gateway', 'egress-proxy'])
+  t.same(container.env.find(e => e.name === 'ION_CA_FILE'), { name: 'ION_CA_FILE', value: '/etc/ion-gateway/ca/bundle.pem' })
+  t.match(container.volumeMounts.find(m => m.name === 'ion-ca'), { mountPath: '/etc/ion-gateway/ca', readOnly: true })
+  t.match(pod.volumes.find(v => v.name === 'ion-ca'), { configMap: { name: 'corp-ca', items: [{ key: 'bundle.pem', path: 'bundle.pem' }] } })
+  const plain = render(EXISTING)
+  t.notOk(plain.container.env.some(e => e.name === 'ION_CA_FILE'), 'no CA: no variable')
+  t.equal(plain.container.envFrom.length, 1, 'no egress Secret: the ConfigMap only')
 })
