@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
- * The version in the project's package.json, found by walking up from this file: it is one level up from src/ and two
- * from dist/src/ (the image copies package.json next to dist/).
+ * The version in the project's package.json, found by walking up from this file: the build output sits one level
+ * deeper than the sources (dist/src/), and the image copies package.json next to dist/.
  */
 export function packageVersion (from: string = dirname(fileURLToPath(import.meta.url))): string {
   for (let dir = from; ; dir = dirname(dir)) {
