@@ -55,6 +55,11 @@ async function docs (app: FastifyInstance): Promise<void> {
     ui.addHook('onRoute', route => {
       route.config = { ...(route.config as object), public: true }
     })
+    // Swagger UI's page at /docs links its assets absolutely (/docs/static/…), which misses a path-prefix ingress;
+    // at /docs/ they are relative. A relative redirect reaches /docs/ below any prefix.
+    ui.addHook('onRequest', async (request, reply) => {
+      if (request.url === '/docs') return reply.redirect('docs/')
+    })
     await ui.register(swaggerUi, {
       routePrefix: '/docs',
       uiConfig: { docExpansion: 'list', deepLinking: true },

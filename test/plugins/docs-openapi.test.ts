@@ -104,3 +104,13 @@ t.test('servers: a trusted ingress\'s X-Forwarded-Prefix; an untrusted peer\'s i
   const direct = await startGateway(t, { emulator: trusted.emulator })
   t.same((await documentOf(direct.url, { 'x-forwarded-prefix': '/ion-gateway' })).servers?.map(s => s.url), ['/'])
 })
+
+t.test('/docs redirects relatively to docs/, whose asset links are relative (they survive a path-prefix ingress)', async t => {
+  const gw = await startGateway(t)
+  const res = await request(gw.url + '/docs')
+  await res.body.dump()
+  t.equal(res.statusCode, 302)
+  t.equal(res.headers.location, 'docs/')
+  const page = await (await request(gw.url + '/docs/')).body.text()
+  t.notMatch(page, /(href|src)="\/docs\//, 'no absolute asset link')
+})
