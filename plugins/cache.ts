@@ -50,6 +50,7 @@ async function cache (app: FastifyInstance): Promise<void> {
 
   app.withTypeProvider<TypeBoxTypeProvider>().delete('/admin/cache', {
     schema: {
+      operationId: 'purgeCache',
       tags: ['admin'],
       summary: 'Purge the response cache',
       description: 'Removes every cached answer of this gateway\'s tenant, or those of one system, or those of one system whose path ' +

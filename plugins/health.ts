@@ -43,6 +43,7 @@ export default async function health (app: FastifyInstance): Promise<void> {
     logLevel: 'warn',
     config: { public: true, rateLimit: false },
     schema: {
+      operationId: 'getHealth',
       tags: ['health'],
       summary: 'Liveness probe',
       description: 'Answers 200 while the process and its event loop are alive. Never depends on ION or Redis.',
@@ -54,6 +55,7 @@ export default async function health (app: FastifyInstance): Promise<void> {
     logLevel: 'warn',
     config: { public: true, rateLimit: false },
     schema: {
+      operationId: 'getReady',
       tags: ['health'],
       summary: 'Readiness probe',
       description: 'HealthCheckResult (status, checks, metrics). 503 when no valid ION token can be had or while shutting down; ' +

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { M3_PROGRAM_PATTERN, M3_TRANSACTION_PATTERN } from '../src/ion/m3.ts'
 import type { Gateway } from '../src/proxy/gateway.ts'
+import { m3InputFields } from '../src/openapi/pass-through.ts'
 import { Type } from '../src/typebox.ts'
 
 const Params = Type.Object({
@@ -35,6 +36,7 @@ export default async function m3Typed (app: FastifyInstance, opts: { gateway: Ga
 
   typed.get('/mi/:program/:transaction', {
     schema: {
+      operationId: 'm3MiCall',
       tags: ['m3'],
       summary: 'Typed M3 MI call',
       description: 'Calls M3 MI v2 `execute/{program}/{transaction}` through ION and flattens the answer. Reads (transactions ' +
@@ -42,6 +44,7 @@ export default async function m3Typed (app: FastifyInstance, opts: { gateway: Ga
         'An M3 business error becomes API_004 (422) with M3\'s code, field and message.',
       params: Params,
       querystring: Query,
+      'x-query-fields': m3InputFields(),
       response: { 200: Answer, 400: errorRef, 401: errorRef, 422: errorRef, 429: errorRef, 502: errorRef, 503: errorRef, 504: errorRef },
     },
   }, async (request, reply) => {

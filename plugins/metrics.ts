@@ -41,6 +41,7 @@ async function metrics (app: FastifyInstance): Promise<void> {
     logLevel: 'warn',
     config: { public: true, disableMetrics: true },
     schema: {
+      operationId: 'getMetrics',
       tags: ['health'],
       summary: 'Prometheus metrics',
       description: 'Prometheus text exposition of this instance\'s metrics. Labels are bounded (route templates, systems).',

@@ -30,7 +30,8 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gat
       tags: [system],
       summary: `Pass-through to ION ${SYSTEMS[system]}`,
       description: `Forwards any path below /${system}/ to {iu}/{ti}/${SYSTEMS[system]}/ with the gateway's ION token. ` +
-        'ION\'s status, headers (minus hop-by-hop, Set-Cookie, CORS and security headers, which the gateway sets itself) and body are relayed unchanged.',
+        'ION\'s status, headers (minus hop-by-hop, Set-Cookie, CORS and security headers, which the gateway sets itself) and body are relayed unchanged. ' +
+        'Swagger UI percent-encodes the slashes of `{*}`, which the gateway refuses (API_003): from Swagger UI, use the path templates above.',
       hide: false,
     },
     handler: async (request, reply) => sendAnswer(reply, await gateway.passThrough(system, {
