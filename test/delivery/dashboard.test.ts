@@ -1,22 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { startGateway } from '../helpers/gateway.ts'
-import { DASHBOARD, readJson } from './paths.ts'
+import { allPanels, dashboard, dashboardQueries as queries } from './dashboard-queries.ts'
 
-interface Target { expr: string, refId: string, legendFormat?: string, datasource?: { type: string, uid: string } }
-interface Panel {
-  id: number
-  type: string
-  title: string
-  gridPos: { h: number, w: number, x: number, y: number }
-  datasource?: { type: string, uid: string }
-  targets?: Target[]
-  panels?: Panel[]
-}
-interface Variable { name: string, type: string, query?: string | { query: string }, definition?: string }
-interface Dashboard { schemaVersion: number, title: string, uid: string, panels: Panel[], templating: { list: Variable[] } }
-
-const dashboard = readJson<Dashboard>(DASHBOARD)
 const DATASOURCE = '${DS_PROMETHEUS}' // eslint-disable-line no-template-curly-in-string
 /** Labels Prometheus adds to every scraped series (Kubernetes service discovery), not the app. */
 const TARGET_LABELS = new Set(['namespace', 'job', 'pod', 'instance', 'service', 'container'])
@@ -44,28 +30,6 @@ const REQUIRED = [
 ]
 /** Standard Node process metrics keep their names; everything else the dashboard reads must be the gateway's own. */
 const PROCESS_METRIC = /^(process|nodejs)_/
-
-function allPanels (panels: Panel[]): Panel[] {
-  return panels.flatMap(p => [p, ...allPanels(p.panels ?? [])])
-}
-
-interface Query { where: string, expr: string }
-
-/** Every PromQL expression: panel targets, and the metric selectors of label_values() variables. */
-function queries (): Query[] {
-  const out: Query[] = []
-  for (const panel of allPanels(dashboard.panels)) {
-    for (const target of panel.targets ?? []) out.push({ where: `${panel.title} ${target.refId}`, expr: target.expr })
-  }
-  for (const v of dashboard.templating.list) {
-    if (v.type !== 'query') continue
-    const text = typeof v.query === 'string' ? v.query : v.query?.query ?? v.definition ?? ''
-    const m = /^label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\)$/.exec(text.trim())
-    if (m) out.push({ where: `variable ${v.name}`, expr: `sum by (${m[2]}) (${m[1]})` })
-    else out.push({ where: `variable ${v.name}`, expr: text })
-  }
-  return out
-}
 
 const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan'])
 
