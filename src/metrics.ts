@@ -5,7 +5,7 @@ import { SYSTEM_IDS } from './proxy/systems.ts'
  * The gateway's own metrics (docs/design.md "Metrics": names are a contract for the Grafana dashboard and the chart's
  * alerts), on a private registry per app instance. Every name starts with `ion_gateway_`, so a Prometheus shared with
  * other applications never mixes their series into the gateway's. Labels are bounded: a system, a route template, a
- * status code, an API label from a bounded set (src/api-labels.ts).
+ * status code, an API label from a bounded set (src/proxy/api-labels.ts).
  */
 export const METRIC_PREFIX = 'ion_gateway_'
 
