@@ -32,9 +32,9 @@ async function cache (app: FastifyInstance): Promise<void> {
     maxEntryBytes: config.cache.maxEntryBytes,
     waitTimeoutMs: config.upstream.timeoutMs + 1000,
     events: {
-      hit: endpoint => metrics.cacheHits.inc({ endpoint }),
-      miss: endpoint => metrics.cacheMisses.inc({ endpoint }),
-      stale: endpoint => metrics.cacheStaleServed.inc({ endpoint }),
+      hit: api => metrics.cacheHits.inc({ api }),
+      miss: api => metrics.cacheMisses.inc({ api }),
+      stale: api => metrics.cacheStaleServed.inc({ api }),
       error: (err, operation) => {
         metrics.cacheErrors.inc()
         // SYS_001 is counted every time, logged at most once a second: a dead Redis must not flood the logs.

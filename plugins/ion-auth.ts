@@ -21,6 +21,7 @@ async function ionAuth (app: FastifyInstance): Promise<void> {
     onRefresh: ({ success, trigger }) => metrics.tokenRefreshes.inc({ success: String(success), trigger }),
   })
   metrics.sources.tokenExpiresAtMs = () => manager.state().expiresAtMs
+  metrics.sources.tokenRefreshFailing = () => manager.state().lastError !== undefined
 
   app.decorate('ionTokens', manager)
   app.addHook('onReady', async () => { manager.start() })

@@ -8,12 +8,14 @@ import { Type } from '../src/typebox.ts'
 const fastifyMetrics = fastifyMetricsModule.default
 
 /**
- * Prometheus metrics on the app's private registry: default process metrics (fastify-metrics), the request
- * histogram http_request_duration_seconds{method,route,status_code} by route template, and the gateway's own
- * metrics (src/metrics.ts).
+ * Prometheus metrics on the app's private registry: default process metrics (fastify-metrics, standard names), the
+ * request histogram ion_gateway_http_request_duration_seconds{method,route,status_code} by route template, and the
+ * gateway's own metrics (src/metrics.ts).
  */
 async function metrics (app: FastifyInstance): Promise<void> {
-  const { registry, activeConnections, httpDuration } = app.gatewayMetrics
+  const { registry, activeConnections, httpDuration, sources } = app.gatewayMetrics
+  const { redis, redisMode } = app
+  if (redis && redisMode) sources.redis = () => ({ mode: redisMode, ready: redis.status === 'ready' })
   await app.register(fastifyMetrics, {
     // Served below from the private registry only (fastify-metrics' endpoint would merge the global one).
     endpoint: null,

@@ -1,48 +1,69 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { SYSTEM_IDS } from './proxy/systems.ts'
 
 /**
- * The gateway's own metrics (docs/design.md "Metrics": names are a contract for the Grafana dashboard), on a private
- * registry per app instance. Labels are bounded: a system, an M3 program/transaction that succeeded, a status code.
+ * The gateway's own metrics (docs/design.md "Metrics": names are a contract for the Grafana dashboard and the chart's
+ * alerts), on a private registry per app instance. Every name starts with `ion_gateway_`, so a Prometheus shared with
+ * other applications never mixes their series into the gateway's. Labels are bounded: a system, a route template, a
+ * status code, an API label from a bounded set (src/proxy/api-labels.ts).
  */
+export const METRIC_PREFIX = 'ion_gateway_'
+
 /** Values read at scrape time, supplied by whoever owns them (e.g. the token manager). */
 export interface MetricSources {
   tokenExpiresAtMs?: () => number | undefined
+  /** True while the last token refresh failed and none has succeeded since. */
+  tokenRefreshFailing?: () => boolean
+  /** Redis' topology and whether its client is ready; undefined when no Redis is configured. */
+  redis?: () => { mode: string, ready: boolean } | undefined
 }
 
 export function createGatewayMetrics (registry: Registry = new Registry()) {
   const registers = [registry]
   const sources: MetricSources = {}
-  return {
+  const name = (suffix: string): string => METRIC_PREFIX + suffix
+  const metrics = {
     registry,
     sources,
     httpDuration: new Histogram({
-      name: 'http_request_duration_seconds',
+      name: name('http_request_duration_seconds'),
       help: 'Duration of HTTP requests in seconds, by route template',
       labelNames: ['method', 'route', 'status_code'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
     upstreamDuration: new Histogram({
-      name: 'upstream_request_duration_seconds',
+      name: name('upstream_request_duration_seconds'),
       help: 'Duration of requests to ION until response headers, by system and status code',
       labelNames: ['system', 'status_code'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
     upstreamRetries: new Counter({
-      name: 'upstream_retries_total',
+      name: name('upstream_retries_total'),
       help: 'Retries of idempotent reads to ION',
       labelNames: ['system'] as const,
       registers,
     }),
+    ionHolds: new Counter({
+      name: name('ion_holds_total'),
+      help: 'Calls held back (API_005) because the ION call budget of a system was spent',
+      labelNames: ['system'] as const,
+      registers,
+    }),
+    loginBudgetUsedRatio: new Gauge({
+      name: name('ion_login_budget_used_ratio'),
+      help: 'Share of the ION token (login) budget of the current window already spent, 0..1',
+      registers,
+    }),
     tokenRefreshes: new Counter({
-      name: 'token_refreshes_total',
+      name: name('token_refreshes_total'),
       help: 'ION token refreshes by outcome and trigger',
       labelNames: ['success', 'trigger'] as const,
       registers,
     }),
     tokenExpiresIn: new Gauge({
-      name: 'token_expires_in_seconds',
+      name: name('token_expires_in_seconds'),
       help: 'Seconds until the current ION access token expires (0 when none is held)',
       registers,
       collect () {
@@ -50,18 +71,40 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
         this.set(expiresAtMs === undefined ? 0 : Math.max(0, (expiresAtMs - Date.now()) / 1000))
       },
     }),
-    cacheHits: new Counter({ name: 'cache_hits_total', help: 'Cache hits', labelNames: ['endpoint'] as const, registers }),
-    cacheMisses: new Counter({ name: 'cache_misses_total', help: 'Cache misses', labelNames: ['endpoint'] as const, registers }),
+    tokenRefreshFailing: new Gauge({
+      name: name('token_refresh_failing'),
+      help: '1 while the last ION token refresh failed and none has succeeded since, else 0',
+      registers,
+      collect () {
+        this.set(sources.tokenRefreshFailing?.() === true ? 1 : 0)
+      },
+    }),
+    redisUp: new Gauge({
+      name: name('redis_up'),
+      help: '1 when the Redis client is ready, 0 while Redis is unreachable (degraded mode); absent without Redis',
+      labelNames: ['mode'] as const,
+      registers,
+      collect () {
+        this.reset()
+        const redis = sources.redis?.()
+        if (redis) this.set({ mode: redis.mode }, redis.ready ? 1 : 0)
+      },
+    }),
+    cacheHits: new Counter({ name: name('cache_hits_total'), help: 'Cache hits', labelNames: ['api'] as const, registers }),
+    cacheMisses: new Counter({ name: name('cache_misses_total'), help: 'Cache misses', labelNames: ['api'] as const, registers }),
     cacheStaleServed: new Counter({
-      name: 'cache_stale_served_total',
+      name: name('cache_stale_served_total'),
       help: 'Stale entries served because ION failed',
-      labelNames: ['endpoint'] as const,
+      labelNames: ['api'] as const,
       registers,
     }),
-    cacheErrors: new Counter({ name: 'cache_errors_total', help: 'Cache driver failures (SYS_001)', registers }),
-    rateLimitExceeded: new Counter({ name: 'rate_limit_exceeded_total', help: 'Requests refused by the rate limit', registers }),
-    activeConnections: new Gauge({ name: 'active_connections', help: 'Open client connections', registers }),
+    cacheErrors: new Counter({ name: name('cache_errors_total'), help: 'Cache driver failures (SYS_001)', registers }),
+    rateLimitExceeded: new Counter({ name: name('rate_limit_exceeded_total'), help: 'Requests refused by the rate limit', registers }),
+    activeConnections: new Gauge({ name: name('active_connections'), help: 'Open client connections', registers }),
   }
+  // Present from the first scrape, so rate() and the alerts on them have a series before the first hold.
+  for (const system of SYSTEM_IDS) metrics.ionHolds.inc({ system }, 0)
+  return metrics
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>

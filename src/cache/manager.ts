@@ -33,8 +33,8 @@ export interface CachedAnswer {
 
 export interface CacheRequest {
   key: string
-  /** Bounded metric label (the proxy's: the system, or `m3:PROGRAM/TRANSACTION`). */
-  endpoint: string
+  /** Bounded metric label `api` (the proxy's: the system, `m3:PROGRAM/TRANSACTION` or `m3:other`). */
+  api: string
   ttlS: number
   /** Whether the client allows answering from the cache, and storing ION's answer. */
   lookup: boolean
@@ -49,15 +49,13 @@ export interface CacheRequest {
    * false keeps it out of the cache. Asked at most once per request, only by the request that called the origin.
    */
   storable? (body: Buffer): boolean
-  /** Called when ION's answer was stored. */
-  onStored?: () => void
   fetchOrigin: () => Promise<OriginAnswer>
 }
 
 export interface CacheEvents {
-  hit? (endpoint: string): void
-  miss? (endpoint: string): void
-  stale? (endpoint: string): void
+  hit? (api: string): void
+  miss? (api: string): void
+  stale? (api: string): void
   /** SYS_001: the driver failed; the request went on without the cache. */
   error? (err: unknown, operation: 'get' | 'set' | 'purge'): void
 }
@@ -168,7 +166,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       fail(err)
       const fallback = stale ?? (canServeStale(err) ? (await safeGet(req.key)).entry : undefined)
       if (fallback && canServeStale(err) && now() < fallback.staleUntilMs) {
-        events.stale?.(req.endpoint)
+        events.stale?.(req.api)
         return fromEntry(fallback, 'STALE')
       }
       throw err
@@ -178,7 +176,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       if (fallback && now() < fallback.staleUntilMs) {
         origin.discard()
         fail(new GatewayError('API_001', `ION answered ${origin.statusCode}`))
-        events.stale?.(req.endpoint)
+        events.stale?.(req.api)
         return fromEntry(fallback, 'STALE')
       }
     }
@@ -207,7 +205,6 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
         staleUntilMs: nowMs + (fresh.ttlS + fresh.staleS) * 1000,
       })
       settle(answer, storing)
-      req.onStored?.()
     } else {
       settle(answer)
     }
@@ -222,7 +219,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       throw err
     })
     if (shared.kind === 'stale') {
-      events.stale?.(req.endpoint)
+      events.stale?.(req.api)
       return fromEntry(shared.entry, 'STALE')
     }
     if (shared.kind === 'answer') {
@@ -252,7 +249,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       const joinable = req.lookup ? flightFor(req) : undefined
       if (joinable) {
         misses++
-        events.miss?.(req.endpoint)
+        events.miss?.(req.api)
         return follow(req, joinable, undefined, true)
       }
       if (req.lookup) {
@@ -261,14 +258,14 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
         if (found.entry) {
           if (now() < found.entry.freshUntilMs) {
             hits++
-            events.hit?.(req.endpoint)
+            events.hit?.(req.api)
             return fromEntry(found.entry, 'HIT')
           }
           if (now() < found.entry.staleUntilMs) stale = found.entry
         }
         if (lookedUp) {
           misses++
-          events.miss?.(req.endpoint)
+          events.miss?.(req.api)
         }
       }
       const pending = flightFor(req)

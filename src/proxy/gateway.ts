@@ -10,6 +10,7 @@ import { clientResponseHeaders } from './headers.ts'
 import { createReplaceStream, gatewayLinkReplacements, gatewayLocation, isJsonMediaType, locationBases, replaceAll } from './links.ts'
 import { forwardableBody } from './request-body.ts'
 import { bufferSmallBody } from './response-body.ts'
+import { createApiLabeler } from './api-labels.ts'
 import { SYSTEM_IDS, type SystemId } from './systems.ts'
 import { createSystemTarget, type SystemTarget } from './target.ts'
 import { mapTransportError } from './transport-errors.ts'
@@ -17,8 +18,6 @@ import type { Upstream } from './upstream.ts'
 
 /** The typed route reads ION's whole answer to flatten it; past this it refuses (the pass-through streams). */
 const M3_ANSWER_LIMIT_BYTES = 32 * 1024 * 1024
-// Metric labels stay bounded: an M3 transaction gets its own label only once one of its answers was stored.
-const KNOWN_ENDPOINTS_MAX = 500
 
 export interface GatewayOptions {
   /** ION's API base, `{iu}/{ti}` of the .ionapi file. */
@@ -119,7 +118,7 @@ export function createGateway (options: GatewayOptions): Gateway {
   const ignoreParams = options.cacheIgnoreParams?.length ? new Set(options.cacheIgnoreParams) : undefined
   for (const system of SYSTEM_IDS) targets[system] = createSystemTarget(system, options.apiBaseUrl, options.m3ReadTransactions, ignoreParams)
   const locations = locationBases(options.apiBaseUrl)
-  const knownEndpoints = new Set<string>()
+  const apiLabel = createApiLabeler()
   const transportError = (err: unknown): GatewayError => mapTransportError(err, timeoutMs, false)
 
   async function passThrough (system: SystemId, request: ClientRequest): Promise<GatewayAnswer> {
@@ -230,15 +229,12 @@ export function createGateway (options: GatewayOptions): Gateway {
     const directives = requestDirectives(c.headers)
     return cache.fetch({
       key: target.cacheKey(path, c.rawQuery, c.headers),
-      endpoint: knownEndpoints.has(endpointCandidate) ? endpointCandidate : target.system,
+      api: apiLabel(target.system, endpointCandidate),
       ttlS: options.cacheTtlS[target.system],
       lookup: directives.lookup,
       store: directives.store,
       headOnly: c.method === 'HEAD',
       storable: c.storable ?? target.storable,
-      onStored: () => {
-        if (knownEndpoints.size < KNOWN_ENDPOINTS_MAX) knownEndpoints.add(endpointCandidate)
-      },
       fetchOrigin: async () => {
         const res = await forward()
         return {

@@ -31,7 +31,7 @@ export interface SystemTarget {
 
 export interface CallFacts {
   retryable: boolean
-  /** The metric label this call's endpoint gets once one of its answers was stored: the system, or an MI call. */
+  /** The metric label `api` this call asks for (src/proxy/api-labels.ts bounds it): the system, or an MI read. */
   endpointCandidate: string
 }
 

@@ -37,7 +37,7 @@ function originCounting (): { calls: () => number, fetchOrigin: () => Promise<Or
 }
 
 function request (origin: ReturnType<typeof originCounting>): CacheRequest {
-  return { key: 'k', endpoint: 'm3', ttlS: 60, lookup: true, store: true, fetchOrigin: origin.fetchOrigin }
+  return { key: 'k', api: 'm3', ttlS: 60, lookup: true, store: true, fetchOrigin: origin.fetchOrigin }
 }
 
 t.test('a miss arriving while the leader is still writing the entry shares its answer', async t => {
@@ -104,7 +104,7 @@ function heldOrigin (headers: Record<string, string> = {}) {
 t.test('concurrent HEAD misses share one origin call; a HEAD joins a GET in flight; a GET never joins a HEAD', async t => {
   const cache = createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 5000 })
   const heads = heldOrigin()
-  const head = (): CacheRequest => ({ key: 'h', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: heads.fetchOrigin })
+  const head = (): CacheRequest => ({ key: 'h', api: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: heads.fetchOrigin })
   const pending = Array.from({ length: 100 }, () => cache.fetch(head()))
   await new Promise(resolve => setImmediate(resolve)) // every lookup done: all 100 are waiting on one flight
   heads.release()
@@ -115,9 +115,9 @@ t.test('concurrent HEAD misses share one origin call; a HEAD joins a GET in flig
 
   const gets = heldOrigin()
   const headsOnGet = heldOrigin()
-  const get = cache.fetch({ key: 'g', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: gets.fetchOrigin })
+  const get = cache.fetch({ key: 'g', api: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: gets.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
-  const joined = cache.fetch({ key: 'g', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: headsOnGet.fetchOrigin })
+  const joined = cache.fetch({ key: 'g', api: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: headsOnGet.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
   gets.release()
   headsOnGet.release()
@@ -126,9 +126,9 @@ t.test('concurrent HEAD misses share one origin call; a HEAD joins a GET in flig
 
   const lone = heldOrigin()
   const getAfterHead = heldOrigin()
-  const headFirst = cache.fetch({ key: 'x', endpoint: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: lone.fetchOrigin })
+  const headFirst = cache.fetch({ key: 'x', api: 'idm', ttlS: 60, lookup: true, store: true, headOnly: true, fetchOrigin: lone.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
-  const getSecond = cache.fetch({ key: 'x', endpoint: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: getAfterHead.fetchOrigin })
+  const getSecond = cache.fetch({ key: 'x', api: 'idm', ttlS: 60, lookup: true, store: true, fetchOrigin: getAfterHead.fetchOrigin })
   await new Promise(resolve => setImmediate(resolve))
   lone.release()
   getAfterHead.release()
@@ -146,7 +146,7 @@ t.test('ION\'s max-age shortens the entry\'s life; after s-maxage nothing stale 
     body: (async function * () { yield Buffer.from('{}') })(),
     discard () {},
   })
-  const req = (key: string, fetchOrigin: CacheRequest['fetchOrigin']): CacheRequest => ({ key, endpoint: 'ln', ttlS: 300, lookup: true, store: true, fetchOrigin })
+  const req = (key: string, fetchOrigin: CacheRequest['fetchOrigin']): CacheRequest => ({ key, api: 'ln', ttlS: 300, lookup: true, store: true, fetchOrigin })
 
   await cache.fetch(req('a', answering({ 'cache-control': 'max-age=10' })))
   await cache.whenIdle() // the store has landed before the clock moves on

@@ -1,64 +1,35 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { startGateway } from '../helpers/gateway.ts'
-import { DASHBOARD, readJson } from './paths.ts'
+import { allPanels, dashboard, dashboardQueries as queries } from './dashboard-queries.ts'
 
-interface Target { expr: string, refId: string, legendFormat?: string, datasource?: { type: string, uid: string } }
-interface Panel {
-  id: number
-  type: string
-  title: string
-  gridPos: { h: number, w: number, x: number, y: number }
-  datasource?: { type: string, uid: string }
-  targets?: Target[]
-  panels?: Panel[]
-}
-interface Variable { name: string, type: string, query?: string | { query: string }, definition?: string }
-interface Dashboard { schemaVersion: number, title: string, uid: string, panels: Panel[], templating: { list: Variable[] } }
-
-const dashboard = readJson<Dashboard>(DASHBOARD)
 const DATASOURCE = '${DS_PROMETHEUS}' // eslint-disable-line no-template-curly-in-string
 /** Labels Prometheus adds to every scraped series (Kubernetes service discovery), not the app. */
 const TARGET_LABELS = new Set(['namespace', 'job', 'pod', 'instance', 'service', 'container'])
 /** What the dashboard must show (docs/deployment.md "Metrics and the dashboard"). */
 const REQUIRED = [
-  'http_request_duration_seconds_bucket',
-  'http_request_duration_seconds_count',
-  'cache_hits_total',
-  'cache_misses_total',
-  'cache_stale_served_total',
-  'token_expires_in_seconds',
-  'token_refreshes_total',
-  'upstream_request_duration_seconds_bucket',
-  'upstream_retries_total',
-  'rate_limit_exceeded_total',
-  'active_connections',
+  'ion_gateway_http_request_duration_seconds_bucket',
+  'ion_gateway_http_request_duration_seconds_count',
+  'ion_gateway_cache_hits_total',
+  'ion_gateway_cache_misses_total',
+  'ion_gateway_cache_stale_served_total',
+  'ion_gateway_token_expires_in_seconds',
+  'ion_gateway_token_refreshes_total',
+  'ion_gateway_token_refresh_failing',
+  'ion_gateway_upstream_request_duration_seconds_bucket',
+  'ion_gateway_upstream_request_duration_seconds_count',
+  'ion_gateway_upstream_retries_total',
+  'ion_gateway_ion_holds_total',
+  'ion_gateway_ion_login_budget_used_ratio',
+  'ion_gateway_rate_limit_exceeded_total',
+  'ion_gateway_active_connections',
+  'ion_gateway_redis_up',
   'process_resident_memory_bytes',
   'process_cpu_seconds_total',
   'nodejs_eventloop_lag_seconds',
 ]
-
-function allPanels (panels: Panel[]): Panel[] {
-  return panels.flatMap(p => [p, ...allPanels(p.panels ?? [])])
-}
-
-interface Query { where: string, expr: string }
-
-/** Every PromQL expression: panel targets, and the metric selectors of label_values() variables. */
-function queries (): Query[] {
-  const out: Query[] = []
-  for (const panel of allPanels(dashboard.panels)) {
-    for (const target of panel.targets ?? []) out.push({ where: `${panel.title} ${target.refId}`, expr: target.expr })
-  }
-  for (const v of dashboard.templating.list) {
-    if (v.type !== 'query') continue
-    const text = typeof v.query === 'string' ? v.query : v.query?.query ?? v.definition ?? ''
-    const m = /^label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\)$/.exec(text.trim())
-    if (m) out.push({ where: `variable ${v.name}`, expr: `sum by (${m[2]}) (${m[1]})` })
-    else out.push({ where: `variable ${v.name}`, expr: text })
-  }
-  return out
-}
+/** Standard Node process metrics keep their names; everything else the dashboard reads must be the gateway's own. */
+const PROCESS_METRIC = /^(process|nodejs)_/
 
 const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan'])
 
@@ -163,9 +134,16 @@ t.test('the dashboard shows every metric it must show', async t => {
     t.ok(titles.some(title => title.includes(words)), `a panel about ${words}`)
   }
   const exprs = queries().map(q => q.expr)
-  t.ok(exprs.some(e => /histogram_quantile\(0\.99, sum by \(le\) \(rate\(http_request_duration_seconds_bucket/.test(e)), 'p99 from the route histogram')
-  t.ok(exprs.some(e => /by \(success, trigger\) \(increase\(token_refreshes_total/.test(e)), 'refreshes by success and trigger')
-  t.ok(exprs.some(e => /cache_hits_total.*\/ \(.*cache_hits_total.*\+.*cache_misses_total/.test(e)), 'hits / (hits + misses)')
+  t.ok(exprs.some(e => /histogram_quantile\(0\.99, sum by \(le\) \(rate\(ion_gateway_http_request_duration_seconds_bucket/.test(e)), 'p99 from the route histogram')
+  t.ok(exprs.some(e => /by \(success, trigger\) \(increase\(ion_gateway_token_refreshes_total/.test(e)), 'refreshes by success and trigger')
+  t.ok(exprs.some(e => /ion_gateway_cache_hits_total.*\/ \(.*ion_gateway_cache_hits_total.*\+.*ion_gateway_cache_misses_total/.test(e)), 'hits / (hits + misses)')
+})
+
+t.test('every metric the dashboard reads is the gateway\'s own (ion_gateway_) or a standard Node process metric', async t => {
+  const foreign = queries().flatMap(q => analyse(q.expr).metrics.filter(m => !m.startsWith('ion_gateway_') && !PROCESS_METRIC.test(m)).map(m => `${q.where}: ${m}`))
+  t.same(foreign, [], 'a shared Prometheus\'s other applications cannot leak into a panel')
+  const anchors = dashboard.templating.list.filter(v => v.type === 'query').map(v => String(v.definition))
+  t.ok(anchors.every(a => a.includes('ion_gateway_')), `variables list only targets exporting the gateway's metrics: ${anchors.join(' | ')}`)
 })
 
 t.test('the PromQL parser finds metric names and labels', async t => {

@@ -28,6 +28,7 @@ export const CASES: Record<string, Record<string, unknown>> = {
     clientAuth: { apiKeys: [{ id: 'portal', keySha256: sha256Hex('k'), admin: true }] },
     ingress: { enabled: true, className: 'nginx', tls: [{ secretName: 'ion-tls', hosts: ['ion-gateway.example.com'] }] },
     serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+    prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
     dashboard: { enabled: true, namespace: 'monitoring', annotations: { grafana_folder: 'ION' } },
     autoscaling: { behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } },
     podAnnotations: { 'example.com/team': 'erp' },

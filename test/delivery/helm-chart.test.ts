@@ -77,7 +77,7 @@ t.test('Chart.yaml: apiVersion v2, appVersion is package.json version', async t 
 t.test('each template is well formed: balanced braces, starts with a condition or apiVersion', async t => {
   const files = templateFiles()
   for (const expected of ['_helpers.tpl', 'deployment.yaml', 'service.yaml', 'configmap.yaml', 'secret.yaml', 'hpa.yaml', 'pdb.yaml',
-    'servicemonitor.yaml', 'ingress.yaml', 'serviceaccount.yaml', 'dashboard-configmap.yaml', 'NOTES.txt']) {
+    'servicemonitor.yaml', 'prometheusrule.yaml', 'ingress.yaml', 'serviceaccount.yaml', 'dashboard-configmap.yaml', 'NOTES.txt']) {
     t.ok(files.includes(expected), `templates/${expected} exists`)
   }
   for (const file of files) {

@@ -434,12 +434,12 @@ t.test('Ingress (networking.k8s.io/v1), off by default', async t => {
   })
 })
 
-t.test('ServiceMonitor (off by default) scrapes /metrics on http and keeps the gateway\'s endpoint label', async t => {
+t.test('ServiceMonitor (off by default) scrapes /metrics on http; target labels win (the gateway exports none of their names)', async t => {
   const { one } = render({ ...EXISTING, serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } } })
   const sm = one<Manifest & { spec: { endpoints: unknown[], selector: unknown } }>('ServiceMonitor')
   t.equal(sm.apiVersion, 'monitoring.coreos.com/v1')
   t.equal(sm.metadata.labels?.release, 'kube-prometheus-stack')
-  t.same(sm.spec.endpoints, [{ port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s', honorLabels: true }])
+  t.same(sm.spec.endpoints, [{ port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }])
   t.same(sm.spec.selector, { matchLabels: { 'app.kubernetes.io/name': 'ion-gateway', 'app.kubernetes.io/instance': 'gw' } })
 })
 

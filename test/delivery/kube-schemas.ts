@@ -1,4 +1,4 @@
-import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
 import { Deployment } from 'kubernetes-models/apps/v1'
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2'
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1'
@@ -8,7 +8,7 @@ import type { Manifest } from './helm.ts'
 
 /**
  * The Kubernetes OpenAPI schemas (kubernetes-models: Kubernetes 1.34; the prometheus-operator CRDs for the
- * ServiceMonitor), compiled to validators and shipped in the npm package: no cluster and no download.
+ * ServiceMonitor and PrometheusRule), compiled to validators and shipped in the npm package: no cluster and no download.
  */
 
 interface Validatable { validate (): void }
@@ -24,6 +24,7 @@ const MODELS: Record<string, ModelClass> = {
   'networking.k8s.io/v1/Ingress': Ingress,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 }
 
 /** Why Kubernetes would refuse `doc`, or undefined when its schema accepts it. */

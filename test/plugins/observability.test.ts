@@ -2,6 +2,8 @@ import t from 'tap'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
+import { startRedis } from '../helpers/redis.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const ITEM = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
 
@@ -20,20 +22,40 @@ t.test('a scrape after traffic shows every metric of docs/design.md, labels boun
   const scrape = await text(gw.url + '/metrics')
   t.equal(scrape.status, 200)
   t.match(scrape.headers['content-type'], /text\/plain/)
-  for (const name of ['http_request_duration_seconds_bucket', 'cache_hits_total', 'cache_misses_total', 'cache_stale_served_total',
-    'token_refreshes_total', 'token_expires_in_seconds', 'active_connections', 'upstream_request_duration_seconds_bucket',
-    'upstream_retries_total', 'rate_limit_exceeded_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
+  const own = ['http_request_duration_seconds_bucket', 'cache_hits_total', 'cache_misses_total', 'cache_stale_served_total',
+    'token_refreshes_total', 'token_expires_in_seconds', 'token_refresh_failing', 'active_connections', 'upstream_request_duration_seconds_bucket',
+    'upstream_retries_total', 'rate_limit_exceeded_total', 'ion_holds_total', 'ion_login_budget_used_ratio']
+  for (const name of [...own.map(n => `ion_gateway_${n}`), 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
     t.match(scrape.body, new RegExp(`^# TYPE ${name.replace(/_bucket$/, '')} `, 'm'), name)
   }
-  t.match(scrape.body, /http_request_duration_seconds_count\{method="GET",route="\/m3\/\*",status_code="200"\} 2/)
-  t.match(scrape.body, /token_refreshes_total\{success="true",trigger="initial"\} 1/)
+  const unprefixed = [...scrape.body.matchAll(/^# TYPE (\S+) /gm)].map(m => m[1]!).filter(n => !/^(ion_gateway|process|nodejs)_/.test(n))
+  t.same(unprefixed, [], 'every metric is the gateway\'s (ion_gateway_) or a standard Node process metric')
+  t.match(scrape.body, /ion_gateway_http_request_duration_seconds_count\{method="GET",route="\/m3\/\*",status_code="200"\} 2/)
+  t.match(scrape.body, /ion_gateway_token_refreshes_total\{success="true",trigger="initial"\} 1/)
+  t.match(scrape.body, /ion_gateway_token_refresh_failing 0/)
+  t.match(scrape.body, /ion_gateway_ion_holds_total\{system="m3"\} 0/, 'holds are exported per system from the first scrape')
+  t.notMatch(scrape.body, /^ion_gateway_redis_up\{/m, 'no Redis configured: no Redis series')
   t.notMatch(scrape.body, /random-/, 'no raw URL in any label')
   t.notMatch(scrape.body, /nope/)
   t.match(scrape.body, /route="unmatched"/, 'unknown routes share one label')
   const routes = new Set([...scrape.body.matchAll(/route="([^"]*)"/g)].map(m => m[1]))
   t.ok(routes.size <= 5, `route label values: ${[...routes].join(', ')}`)
-  const endpoints = new Set([...scrape.body.matchAll(/endpoint="([^"]*)"/g)].map(m => m[1]))
-  t.ok(endpoints.size <= 4, `endpoint label values: ${[...endpoints].join(', ')}`)
+  t.notMatch(scrape.body, /\bendpoint="/, 'no label named endpoint (the Prometheus Operator\'s target label)')
+  const apis = new Set([...scrape.body.matchAll(/api="([^"]*)"/g)].map(m => m[1]))
+  t.same([...apis].sort(), ['ln', 'm3:MMS200MI/GetItmBasic'], `api label values: ${[...apis].join(', ')}`)
+})
+
+t.test('Redis state and a failing token refresh are metrics: ion_gateway_redis_up, ion_gateway_token_refresh_failing', async t => {
+  const redis = await startRedis(t)
+  const gw = await startGateway(t, { env: { REDIS_URL: redis.url, LOG_LEVEL: 'silent' } })
+  const scrape = async () => (await text(gw.url + '/metrics')).body
+  await eventually('redis ready', async () => /ion_gateway_redis_up\{mode="standalone"\} 1/.test(await scrape()))
+  await redis.stop()
+  await eventually('redis down is seen', async () => /ion_gateway_redis_up\{mode="standalone"\} 0/.test(await scrape()))
+  gw.emulator.faults.tokenDown(503)
+  await gw.app.ionTokens.invalidate(gw.app.ionTokens.peekAccessToken() ?? '')
+  await gw.app.ionTokens.getAccessToken().catch(() => {})
+  t.match(await scrape(), /ion_gateway_token_refresh_failing 1/, 'the refresh failed')
 })
 
 t.test('two apps in one process keep separate registries', async t => {

@@ -45,8 +45,11 @@ t.test('tenants on one Redis database share nothing; replicas of one release sha
   const tst = await emulatorFor(t, 'ACME_TST')
   const prd = await emulatorFor(t, 'ACME_PRD')
   const env = { REDIS_URL: redis.url, CACHE_DRIVER: 'redis', CLIENT_API_KEYS_FILE: keys.file, RATE_LIMIT_MAX: '50', RATE_LIMIT_WINDOW_MS: '600000' }
-  // Started one after the other: the second replica finds the first one's token in Redis.
+  // One after the other, as a rolling deploy starts them: the second replica finds the first one's token in Redis.
+  // (Started at once they share it through the refresh lock too, unless a loaded machine makes a Redis call miss
+  // its 1 s store deadline: then each replica fairly falls back to its own login.)
   const tstA = await startGateway(t, { emulator: tst, env })
+  await tstA.app.ionTokens.getAccessToken()
   const tstB = await startGateway(t, { emulator: tst, env })
   const prdA = await startGateway(t, { emulator: prd, env })
   const canary = await startGateway(t, { emulator: tst, env: { ...env, REDIS_KEY_PREFIX: 'ion-gateway-canary:' } })
