@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { createTokenClient } from '../src/ion/token-client.ts'
+import { RedisLoginBudgetStore } from '../src/ion/login-budget.ts'
 import { createTokenManager, type TokenManager } from '../src/ion/token-manager.ts'
 import { RedisTokenStore } from '../src/ion/token-store.ts'
 
@@ -9,16 +10,22 @@ async function ionAuth (app: FastifyInstance): Promise<void> {
   const { config, gatewayMetrics: metrics } = app
   // Its own deadline: a token endpoint slower than UPSTREAM_TIMEOUT_MS must still be able to hand out a token.
   const client = createTokenClient({ ion: config.ion, timeoutMs: config.token.timeoutMs })
-  const store = app.redis ? new RedisTokenStore(app.redis, { keyPrefix: app.redisNamespace.token, clientId: config.ion.credentials.clientId }) : undefined
+  const keys = { keyPrefix: app.redisNamespace.token, clientId: config.ion.credentials.clientId }
+  const store = app.redis ? new RedisTokenStore(app.redis, keys) : undefined
+  const loginBudgetStore = app.redis ? new RedisLoginBudgetStore(app.redis, keys) : undefined
   const manager = createTokenManager({
     client,
     store,
     refreshBufferMs: config.token.refreshBufferMs,
     checkIntervalMs: config.token.checkIntervalMs,
+    reloginIntervalMs: config.token.reloginIntervalMs,
+    loginsPerMinute: config.token.loginsPerMinute,
+    ...(loginBudgetStore ? { loginBudgetStore } : {}),
     // Held no longer than a token call may take, plus a margin: a replica that died holding it is replaced soon.
     lockTtlMs: config.token.timeoutMs + 5000,
     logger: app.log.child({ component: 'ion-token' }),
     onRefresh: ({ success, trigger }) => metrics.tokenRefreshes.inc({ success: String(success), trigger }),
+    onLogin: reason => metrics.ionLogins.inc({ reason }),
   })
   metrics.sources.tokenExpiresAtMs = () => manager.state().expiresAtMs
 

@@ -41,6 +41,12 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
       labelNames: ['success', 'trigger'] as const,
       registers,
     }),
+    ionLogins: new Counter({
+      name: 'ion_gateway_ion_logins_total',
+      help: 'Calls to ION\'s token endpoint (logins), by what caused them',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     tokenExpiresIn: new Gauge({
       name: 'token_expires_in_seconds',
       help: 'Seconds until the current ION access token expires (0 when none is held)',
