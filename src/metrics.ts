@@ -43,7 +43,7 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
     }),
     ionLogins: new Counter({
       name: 'ion_gateway_ion_logins_total',
-      help: 'Calls to ION\'s token endpoint (logins), by what caused them',
+      help: 'ION logins (token requests; a refused refresh token and its fallback grant count once), by what caused them',
       labelNames: ['reason'] as const,
       registers,
     }),

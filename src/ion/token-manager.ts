@@ -25,7 +25,7 @@ export interface TokenManagerDeps {
   logger?: TokenLogger
   /** Once per call to ION's token endpoint (for token_refreshes_total{success,trigger}). */
   onRefresh?: (event: { success: boolean, trigger: RefreshTrigger }) => void
-  /** Once per login, i.e. per call to ION's token endpoint, just before it is made (for ion_logins_total{reason}). */
+  /** Once per login (a token request to ION, its fallback grant included), just before it is made (ion_logins_total{reason}). */
   onLogin?: (reason: RefreshTrigger) => void
   /** ION 401s cause at most one login per this interval, cluster-wide through `loginBudgetStore`. Default 60000. */
   reloginIntervalMs?: number
@@ -170,7 +170,7 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
 
   async function fromIon (trigger: RefreshTrigger, preferredRefreshToken: string | undefined): Promise<StoredToken> {
     const using = preferredRefreshToken ?? held.refreshToken
-    // Every call to the token endpoint is a login as far as the budget goes (see README "Tokens").
+    // Every token request is a login as far as the budget goes, the refresh-token grant included (README "Tokens").
     await budget.takeLogin()
     deps.onLogin?.(trigger)
     try {
