@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { createTokenClient } from '../src/ion/token-client.ts'
+import { RedisLoginBudgetStore } from '../src/ion/login-budget.ts'
 import { createTokenManager, type TokenManager } from '../src/ion/token-manager.ts'
 import { RedisTokenStore } from '../src/ion/token-store.ts'
 
@@ -9,17 +10,34 @@ async function ionAuth (app: FastifyInstance): Promise<void> {
   const { config, gatewayMetrics: metrics } = app
   // Its own deadline: a token endpoint slower than UPSTREAM_TIMEOUT_MS must still be able to hand out a token.
   const client = createTokenClient({ ion: config.ion, timeoutMs: config.token.timeoutMs })
-  const store = app.redis ? new RedisTokenStore(app.redis, { keyPrefix: app.redisNamespace.token, clientId: config.ion.credentials.clientId }) : undefined
+  const keys = { keyPrefix: app.redisNamespace.token, clientId: config.ion.credentials.clientId }
+  const store = app.redis ? new RedisTokenStore(app.redis, keys) : undefined
+  const loginBudgetStore = app.redis ? new RedisLoginBudgetStore(app.redis, keys) : undefined
+  // For ion_gateway_ion_login_budget_used_ratio: this process's logins of the last minute (the budget itself is
+  // enforced across replicas by the manager).
+  const recentLogins: number[] = []
   const manager = createTokenManager({
     client,
     store,
     refreshBufferMs: config.token.refreshBufferMs,
     checkIntervalMs: config.token.checkIntervalMs,
+    reloginIntervalMs: config.token.reloginIntervalMs,
+    loginsPerMinute: config.token.loginsPerMinute,
+    ...(loginBudgetStore ? { loginBudgetStore } : {}),
     // Held no longer than a token call may take, plus a margin: a replica that died holding it is replaced soon.
     lockTtlMs: config.token.timeoutMs + 5000,
     logger: app.log.child({ component: 'ion-token' }),
     onRefresh: ({ success, trigger }) => metrics.tokenRefreshes.inc({ success: String(success), trigger }),
+    onLogin: reason => {
+      metrics.ionLogins.inc({ reason })
+      recentLogins.push(Date.now())
+    },
   })
+  metrics.sources.loginBudgetUsedRatio = () => {
+    const since = Date.now() - 60_000
+    while (recentLogins.length > 0 && (recentLogins[0] as number) < since) recentLogins.shift()
+    return recentLogins.length / config.token.loginsPerMinute
+  }
   metrics.sources.tokenExpiresAtMs = () => manager.state().expiresAtMs
   metrics.sources.tokenRefreshFailing = () => manager.state().lastError !== undefined
 

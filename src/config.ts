@@ -53,6 +53,8 @@ export const EnvSchema = Type.Object({
   TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   TOKEN_REFRESH_BUFFER_MS: Type.Integer({ minimum: 0, default: 300000 }),
   TOKEN_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60000 }),
+  RELOGIN_INTERVAL_S: Type.Integer({ minimum: 1, default: 60 }),
+  ION_LOGINS_PER_MIN: Type.Integer({ minimum: 1, default: 10 }),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   MAX_REQUEST_HEADERS: Type.Integer({ minimum: 1, default: 100 }),
@@ -109,8 +111,11 @@ export interface Config {
   corsOrigins: string[]
   trustProxy: TrustProxy
   upstream: { timeoutMs: number, connections: number, retries: number }
-  /** timeoutMs bounds one call to ION's token endpoint, whatever UPSTREAM_TIMEOUT_MS is. */
-  token: { timeoutMs: number, refreshBufferMs: number, checkIntervalMs: number }
+  /**
+   * timeoutMs bounds one call to ION's token endpoint, whatever UPSTREAM_TIMEOUT_MS is. ION 401s cause at most one
+   * login per reloginIntervalMs; logins of every kind stay within loginsPerMinute (both cluster-wide with Redis).
+   */
+  token: { timeoutMs: number, refreshBufferMs: number, checkIntervalMs: number, reloginIntervalMs: number, loginsPerMinute: number }
   shutdownDelayMs: number
   /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
   maxEventLoopDelayMs: number
@@ -196,7 +201,13 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
     corsOrigins: parseList(e.CORS_ORIGINS),
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     upstream: { timeoutMs: e.UPSTREAM_TIMEOUT_MS, connections: e.UPSTREAM_CONNECTIONS, retries: e.UPSTREAM_RETRIES },
-    token: { timeoutMs: e.TOKEN_TIMEOUT_MS, refreshBufferMs: e.TOKEN_REFRESH_BUFFER_MS, checkIntervalMs: e.TOKEN_CHECK_INTERVAL_MS },
+    token: {
+      timeoutMs: e.TOKEN_TIMEOUT_MS,
+      refreshBufferMs: e.TOKEN_REFRESH_BUFFER_MS,
+      checkIntervalMs: e.TOKEN_CHECK_INTERVAL_MS,
+      reloginIntervalMs: e.RELOGIN_INTERVAL_S * 1000,
+      loginsPerMinute: e.ION_LOGINS_PER_MIN,
+    },
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     requestLimits: {

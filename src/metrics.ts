@@ -14,6 +14,8 @@ export interface MetricSources {
   tokenExpiresAtMs?: () => number | undefined
   /** True while the last token refresh failed and none has succeeded since. */
   tokenRefreshFailing?: () => boolean
+  /** Logins in the last minute as a share of ION_LOGINS_PER_MIN, as this process saw them. */
+  loginBudgetUsedRatio?: () => number
   /** Redis' topology and whether its client is ready; undefined when no Redis is configured. */
   redis?: () => { mode: string, ready: boolean } | undefined
 }
@@ -53,13 +55,22 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
     }),
     loginBudgetUsedRatio: new Gauge({
       name: name('ion_login_budget_used_ratio'),
-      help: 'Share of the ION token (login) budget of the current window already spent, 0..1',
+      help: 'Share of ION_LOGINS_PER_MIN spent in the last minute by this process\'s logins, 0..1',
       registers,
+      collect () {
+        this.set(Math.min(1, sources.loginBudgetUsedRatio?.() ?? 0))
+      },
     }),
     tokenRefreshes: new Counter({
       name: name('token_refreshes_total'),
       help: 'ION token refreshes by outcome and trigger',
       labelNames: ['success', 'trigger'] as const,
+      registers,
+    }),
+    ionLogins: new Counter({
+      name: name('ion_logins_total'),
+      help: 'ION logins (token requests; a refused refresh token and its fallback grant count once), by what caused them',
+      labelNames: ['reason'] as const,
       registers,
     }),
     tokenExpiresIn: new Gauge({

@@ -198,6 +198,16 @@ t.test('TOKEN_TIMEOUT_MS is its own deadline', async t => {
   t.equal(resolveConfig({ UPSTREAM_TIMEOUT_MS: '100', TOKEN_TIMEOUT_MS: '20000' }, sampleIonApi).token.timeoutMs, 20000)
 })
 
+t.test('RELOGIN_INTERVAL_S and ION_LOGINS_PER_MIN: the login budget, 60 s and 10 by default, at least 1', async t => {
+  const defaults = resolveConfig({}, sampleIonApi).token
+  t.equal(defaults.reloginIntervalMs, 60000)
+  t.equal(defaults.loginsPerMinute, 10)
+  const set = resolveConfig({ RELOGIN_INTERVAL_S: '300', ION_LOGINS_PER_MIN: '4' }, sampleIonApi).token
+  t.same([set.reloginIntervalMs, set.loginsPerMinute], [300000, 4])
+  t.match(configErrorOf(() => resolveConfig({ RELOGIN_INTERVAL_S: '0' }, sampleIonApi)).message, /RELOGIN_INTERVAL_S/)
+  t.match(configErrorOf(() => resolveConfig({ ION_LOGINS_PER_MIN: '0' }, sampleIonApi)).message, /ION_LOGINS_PER_MIN/)
+})
+
 t.test('REDIS_SENTINEL_PASSWORD goes with Sentinel only', async t => {
   t.same(resolveConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_SENTINEL_PASSWORD: 'spw' }, sampleIonApi).redis,
     { mode: 'sentinel', sentinels: [{ host: 's', port: 26379 }], masterName: 'm', sentinelPassword: 'spw', tls: false })

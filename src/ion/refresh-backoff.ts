@@ -50,13 +50,13 @@ export class RefreshBackoff {
     this.#lastError = undefined
   }
 
-  /** Records a failed refresh; returns how long to wait before the next attempt. */
-  failed (error: GatewayError): number {
+  /** Records a failed refresh; returns how long to wait before the next attempt (at least `atLeastMs`). */
+  failed (error: GatewayError, atLeastMs = 0): number {
     const { initialMs, maxMs, refusedMaxMs, now } = this.#options
     this.#failures++
     // Refused credentials rarely fix themselves and every attempt is a login ION counts: back off much further.
     const capMs = error.code === 'AUTH_001' ? refusedMaxMs : maxMs
-    const waitMs = Math.min(capMs, initialMs * 2 ** Math.min(this.#failures - 1, 30))
+    const waitMs = Math.max(atLeastMs, Math.min(capMs, initialMs * 2 ** Math.min(this.#failures - 1, 30)))
     this.#untilMs = now() + waitMs
     this.#lastError = { error, atMs: now() }
     return waitMs

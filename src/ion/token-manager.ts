@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { systemClock, type Clock, type Timer } from './clock.ts'
 import { HeldToken, type RefreshTrigger } from './held-token.ts'
+import { LoginBudget, LoginsHeldError, type LoginBudgetStore } from './login-budget.ts'
 import { OwnTokens } from './own-tokens.ts'
 import { RefreshBackoff } from './refresh-backoff.ts'
 import type { TokenClient } from './token-client.ts'
@@ -24,6 +25,14 @@ export interface TokenManagerDeps {
   logger?: TokenLogger
   /** Once per call to ION's token endpoint (for token_refreshes_total{success,trigger}). */
   onRefresh?: (event: { success: boolean, trigger: RefreshTrigger }) => void
+  /** Once per login (a token request to ION, its fallback grant included), just before it is made (ion_logins_total{reason}). */
+  onLogin?: (reason: RefreshTrigger) => void
+  /** ION 401s cause at most one login per this interval, cluster-wide through `loginBudgetStore`. Default 60000. */
+  reloginIntervalMs?: number
+  /** Logins of every kind (initial, proactive, background, after a 401) in any minute. Default 10. */
+  loginsPerMinute?: number
+  /** Where the login budget is shared between replicas (Redis); default: this process's own count. */
+  loginBudgetStore?: LoginBudgetStore
   /** After a failed refresh, callers without a valid token fail fast for this long, doubling per failure. Default 1000..5000. */
   failureBackoffMs?: { initial: number, max: number }
   /** Cap of that backoff when ION refused the credentials (AUTH_001): each attempt is a service-account login. Default 300000. */
@@ -49,13 +58,24 @@ export interface TokenManagerState {
   store: TokenStoreState
 }
 
+/**
+ * What the caller of invalidate() does with the request ION answered 401: `retry` it (the token was dropped and a
+ * login is allowed, or it had already been replaced), or `relay` the refusal (the login an ION 401 may cause in this
+ * interval was spent on another token: the token is kept and no login is made).
+ */
+export type UnauthorizedVerdict = 'retry' | 'relay'
+
 export interface TokenManager {
   /** A valid token; throws AUTH_001 (credentials refused) or AUTH_003 (endpoint failing, with retryAfterS). */
   getAccessToken (): Promise<string>
   /** The held token when it is usable now (a due refresh is started in the background), else undefined: no await. */
   peekAccessToken (): string | undefined
-  /** ION answered 401 to `token`: forget it (here and in the store, if still that one) so the next call refreshes once. */
-  invalidate (token: string): Promise<void>
+  /**
+   * ION answered 401 to `token`. If the interval's 401 login is still unspent (or was spent on this very token), forget
+   * it here and in the store so the next call refreshes once; else keep it. Concurrent calls for one token share one
+   * decision.
+   */
+  invalidate (token: string): Promise<UnauthorizedVerdict>
   state (): TokenManagerState
   /** Starts the background check and a first fetch; never throws, never rejects. */
   start (): void
@@ -85,15 +105,28 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
   const held = new HeldToken({ refreshBufferMs: deps.refreshBufferMs, now, random: deps.random ?? Math.random })
   const backoff = new RefreshBackoff({ initialMs: failureBackoff.initial, maxMs: failureBackoff.max, refusedMaxMs: deps.refusedBackoffMaxMs ?? 300000, now })
   const own = new OwnTokens(now)
+  const owner = randomUUID()
+  const storeTimeoutMs = deps.storeTimeoutMs ?? 1000
   const sharing = new TokenSharing({
     store,
     clock,
     log,
-    owner: randomUUID(),
+    owner,
     lockTtlMs: deps.lockTtlMs ?? 20000,
-    storeTimeoutMs: deps.storeTimeoutMs ?? 1000,
+    storeTimeoutMs,
     pollMs: deps.pollMs ?? 50,
   })
+  const budget = new LoginBudget({
+    ...(deps.loginBudgetStore ? { store: deps.loginBudgetStore } : {}),
+    clock,
+    log,
+    owner,
+    reloginIntervalMs: deps.reloginIntervalMs ?? 60000,
+    loginsPerMinute: deps.loginsPerMinute ?? 10,
+    storeTimeoutMs,
+  })
+  /** invalidate() decisions in flight, by token: a 401 storm on one token asks the budget once. */
+  const deciding = new Map<string, Promise<UnauthorizedVerdict>>()
 
   let inflight: Promise<StoredToken> | undefined
   let lastRefreshAtMs: number | undefined
@@ -137,6 +170,9 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
 
   async function fromIon (trigger: RefreshTrigger, preferredRefreshToken: string | undefined): Promise<StoredToken> {
     const using = preferredRefreshToken ?? held.refreshToken
+    // Every token request is a login as far as the budget goes, the refresh-token grant included (README "Tokens").
+    await budget.takeLogin()
+    deps.onLogin?.(trigger)
     try {
       const issued = await client.fetchToken(using)
       own.spent(using)
@@ -179,7 +215,8 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
     } catch (err) {
       const error = isGatewayError(err) ? err : new GatewayError('AUTH_003', 'ION token refresh failed', { retryAfterS: 1 })
       if (closed) throw error
-      const waitMs = backoff.failed(error)
+      // Logins used up: try again when the minute's window has room, not sooner.
+      const waitMs = backoff.failed(error, err instanceof LoginsHeldError ? err.waitMs : 0)
       // Recovery does not wait for traffic: try again by itself when the backoff ends.
       armRefresh(waitMs)
       log.warn({ code: error.code, trigger, failures: backoff.failures, retryInMs: waitMs, keptValidToken: held.usableToken() !== undefined }, `ION token refresh failed: ${error.message}`)
@@ -215,6 +252,20 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
     }
   }
 
+  async function decide (token: string): Promise<UnauthorizedVerdict> {
+    const claim = await budget.claimRelogin(token)
+    if (claim === 'spent') {
+      if (held.token?.accessToken !== token) return 'retry'
+      log.debug({}, 'ION refused the current token, but a 401 already caused a login in this interval: the token is kept and the 401 relayed')
+      return 'relay'
+    }
+    // Replaced while the budget was asked: the retry uses the newer token.
+    if (!held.refuse(token)) return 'retry'
+    log.info({ followsReplica: claim === 'same' }, 'ION refused the current token: it will be refreshed once')
+    await sharing.call(s => s.clear(token))
+    return 'retry'
+  }
+
   async function check (): Promise<void> {
     if (closed || inflight || checking) return
     checking = true
@@ -244,10 +295,14 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
     },
 
     async invalidate (token) {
-      // Repeated or stale (the token was already replaced): nothing to do, no second refresh.
-      if (!held.refuse(token)) return
-      log.info({}, 'ION refused the current token: it will be refreshed once')
-      await sharing.call(s => s.clear(token))
+      // Stale (already replaced, or already dropped and being refreshed): the retry takes the newer token.
+      if (held.token?.accessToken !== token) return 'retry'
+      let pending = deciding.get(token)
+      if (!pending) {
+        pending = decide(token).finally(() => deciding.delete(token))
+        deciding.set(token, pending)
+      }
+      return pending
     },
 
     state () {

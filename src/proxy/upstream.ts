@@ -14,7 +14,8 @@ export interface TokenSource {
   getAccessToken (): Promise<string>
   /** The token when one is held and usable: the common case, without a promise or a deadline race. */
   peekAccessToken? (): string | undefined
-  invalidate (token: string): Promise<void>
+  /** ION answered 401 to `token`: `retry` with a new or newer token, or `relay` the refusal (no login allowed now). */
+  invalidate (token: string): Promise<'retry' | 'relay'>
 }
 
 export interface UpstreamObserver {
@@ -125,16 +126,15 @@ export function createUpstream (options: UpstreamOptions): Upstream {
 
         if (res.statusCode === 401) {
           await discard(res.body)
-          // ION did not run the request: drop the token and send it once more with a fresh one (writes included).
-          await tokens.invalidate(token)
-          if (!tokenRetried && canReplayBody) {
+          // ION did not run the request: send it once more with a fresh token (writes included), unless ION's login
+          // budget says this 401 may not cost a login (then it is relayed as AUTH_002, the token kept).
+          const verdict = await tokens.invalidate(token)
+          if (verdict === 'retry' && !tokenRetried && canReplayBody) {
             tokenRetried = true
             attempt--
             continue
           }
-          throw new GatewayError('AUTH_002', canReplayBody
-            ? 'ION refused the gateway token after a refresh and one retry'
-            : 'ION refused the gateway token; the streamed request body cannot be replayed, send it again')
+          throw new GatewayError('AUTH_002', unauthorizedMessage(verdict, tokenRetried, canReplayBody))
         }
         if (req.retryable && RETRY_STATUSES.has(res.statusCode) && attempt <= retries &&
           await backoff(attempt, deadlineAt, deadline)) {
@@ -171,6 +171,13 @@ export function createUpstream (options: UpstreamOptions): Upstream {
       await Promise.all([...pools.values()].map(p => p.close()))
     },
   }
+}
+
+function unauthorizedMessage (verdict: 'retry' | 'relay', retried: boolean, canReplayBody: boolean): string {
+  if (retried) return 'ION refused the gateway token after a refresh and one retry'
+  if (verdict === 'relay') return 'ION refused the gateway token; an ION 401 already caused a new login within RELOGIN_INTERVAL_S, so none is made now'
+  if (!canReplayBody) return 'ION refused the gateway token; the streamed request body cannot be replayed, send it again'
+  return 'ION refused the gateway token'
 }
 
 function withBodyLength (headers: Record<string, string | string[]>, req: ForwardRequest): Record<string, string | string[]> {
