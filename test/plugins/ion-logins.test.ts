@@ -101,6 +101,8 @@ t.test('every login is counted in ion_gateway_ion_logins_total{reason}', async t
   const scrape = await (await request(gw.url + '/metrics')).body.text()
   t.match(scrape, /ion_gateway_ion_logins_total\{reason="initial"\} 1\n/)
   t.match(scrape, /ion_gateway_ion_logins_total\{reason="unauthorized"\} 1\n/)
+  // Two logins within the minute, ION_LOGINS_PER_MIN = 10 by default.
+  t.match(scrape, /^ion_gateway_ion_login_budget_used_ratio 0\.2$/m, 'the budget gauge counts this minute\'s logins')
   t.equal(logins(gw.emulator), 3, 'the start, the refused refresh token and its fallback password grant')
 })
 
