@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import YAML from 'yaml'
 import { sha256Hex } from '../../src/edge/api-keys.ts'
 import { sampleIonApi } from '../fixtures/ionapi.ts'
-import { DEPLOYMENT_DOC, ROOT, deepMerge, isPlainObject, read } from './paths.ts'
+import { CHART_README, DEPLOYMENT_DOC, ROOT, deepMerge, isPlainObject, read } from './paths.ts'
 
 /** Values the chart is rendered with in the delivery tests, shared by the schema, render and real-Helm tests. */
 
@@ -50,6 +50,21 @@ export const CASES: Record<string, Record<string, unknown>> = {
     config: { CACHE_DRIVER: 'redis' },
   },
   'Redis Sentinel': { ...EXISTING, redis: SENTINEL },
+  'NetworkPolicy, ids left to OpenShift, a budget by maxUnavailable': {
+    ...EXISTING,
+    redis: SENTINEL,
+    networkPolicy: {
+      enabled: true,
+      ingressFrom: [{ namespaceSelector: { matchLabels: { 'network.openshift.io/policy-group': 'ingress' } } }, { podSelector: { matchLabels: { app: 'erp-portal' } } }],
+      dns: { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'openshift-dns' } } }], ports: [53, 5353] },
+      redis: { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis' } } }] },
+      ionCidrs: ['203.0.113.0/24'],
+      extraEgress: [{ to: [{ ipBlock: { cidr: '10.20.0.5/32' } }], ports: [{ port: 3128, protocol: 'TCP' }] }],
+    },
+    platformAssignsIds: true,
+    podDisruptionBudget: { maxUnavailable: '50%' },
+    ingress: { enabled: true, hosts: [{ host: 'ion.acme.com', paths: [{ path: '/api', pathType: 'Prefix' }] }] },
+  },
   // Strings YAML 1.1 reads as booleans, numbers or nulls, strings that cannot be written plain, long and multi-line
   // strings, odd numbers: what toYaml, toJson and quote must write as Helm does.
   'values that YAML reads in more than one way': {
@@ -111,6 +126,18 @@ export const REFUSED: Record<string, { values: Record<string, unknown>, message:
     message: /redis\.mode=sentinel needs redis\.sentinel\.masterName/,
   },
   'sentinel and an existing URL Secret': { values: { ...EXISTING, redis: { ...SENTINEL, existingSecret: 'r' } }, message: /redis\.mode=sentinel: unset redis\.url, redis\.existingSecret/ },
+  'a PDB minAvailable equal to the HPA floor': {
+    values: { ...EXISTING, podDisruptionBudget: { minAvailable: 2 } },
+    message: /podDisruptionBudget\.minAvailable=2 keeps all 2 pods \(autoscaling\.minReplicas\) and would block every node drain/,
+  },
+  'a PDB minAvailable over replicaCount': {
+    values: { ...EXISTING, autoscaling: { enabled: false }, replicaCount: 3, podDisruptionBudget: { minAvailable: 4 } },
+    message: /minAvailable=4 keeps all 3 pods \(replicaCount\).*set it below 3/,
+  },
+  'a PDB percentage that rounds up to every pod': {
+    values: { ...EXISTING, autoscaling: { minReplicas: 3 }, podDisruptionBudget: { minAvailable: '70%' } },
+    message: /minAvailable=70% keeps all 3 pods/,
+  },
   'sentinel and cluster nodes': { values: { ...EXISTING, redis: { ...SENTINEL, cluster: CLUSTER.cluster } }, message: /redis\.mode=sentinel: unset .*redis\.cluster\.nodes/ },
 }
 
@@ -142,21 +169,30 @@ export const SCHEMA_REFUSED: Record<string, { values: Record<string, unknown>, p
   'a pull policy Kubernetes lacks': { values: { image: { pullPolicy: 'Sometimes' } }, path: '/image/pullPolicy' },
   'maxUnavailable in words': { values: { rollingUpdate: { maxUnavailable: 'one pod' } }, path: '/rollingUpdate/maxUnavailable' },
   'a CPU target over 100 %': { values: { autoscaling: { targetCPUUtilizationPercentage: 170 } }, path: '/autoscaling/targetCPUUtilizationPercentage' },
+  'a PDB minAvailable of 100 %': { values: { podDisruptionBudget: { minAvailable: '100%' } }, path: '/podDisruptionBudget/minAvailable' },
+  'a PDB maxUnavailable of 0': { values: { podDisruptionBudget: { maxUnavailable: 0 } }, path: '/podDisruptionBudget/maxUnavailable' },
+  'a PDB maxUnavailable of 0 %': { values: { podDisruptionBudget: { maxUnavailable: '0%' } }, path: '/podDisruptionBudget/maxUnavailable' },
+  'an Ingress without hosts': { values: { ingress: { enabled: true, hosts: [] } }, path: '/ingress/hosts' },
+  'an Ingress host without paths': { values: { ingress: { enabled: true, hosts: [{ host: 'ion.acme.com', paths: [] }] } }, path: '/ingress/hosts/0/paths' },
+  'a NetworkPolicy nothing may reach': { values: { networkPolicy: { enabled: true, ingressFrom: [] } }, path: '/networkPolicy/ingressFrom' },
+  'an ION CIDR that is a host name': { values: { networkPolicy: { ionCidrs: ['acme.inforcloudsuite.com'] } }, path: '/networkPolicy/ionCidrs/0' },
   'a Service port out of range': { values: { service: { port: 70000 } }, path: '/service/port' },
 }
 
 /**
- * The value sets the documentation shows: each YAML block of docs/deployment.md (a fragment without an .ionapi is
+ * The value sets the documentation shows: each YAML block of docs/deployment.md and the chart's README (a fragment without an .ionapi is
  * taken with EXISTING, as the guide's values file has one) and the README's `helm install --set` command.
  */
 export function documentedValueSets (): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {}
-  const doc = read(DEPLOYMENT_DOC)
-  for (const block of doc.matchAll(/^```yaml\n([\s\S]*?)^```/gm)) {
-    const values: unknown = YAML.parse(block[1]!)
-    if (!isPlainObject(values)) throw new Error(`docs/deployment.md: a YAML block that is not a values map:\n${block[1]}`)
-    const line = doc.slice(0, block.index).split('\n').length
-    out[`docs/deployment.md line ${line}`] = 'ionapi' in values ? values : deepMerge(EXISTING, values)
+  for (const [name, file] of [['docs/deployment.md', DEPLOYMENT_DOC], ['helm/ion-gateway/README.md', CHART_README]] as const) {
+    const doc = read(file)
+    for (const block of doc.matchAll(/^```yaml\n([\s\S]*?)^```/gm)) {
+      const values: unknown = YAML.parse(block[1]!)
+      if (!isPlainObject(values)) throw new Error(`${name}: a YAML block that is not a values map:\n${block[1]}`)
+      const line = doc.slice(0, block.index).split('\n').length
+      out[`${name} line ${line}`] = 'ionapi' in values ? values : deepMerge(EXISTING, values)
+    }
   }
   const install = /^helm install (?:[^\n]*\\\n)*[^\n]*/m.exec(read(join(ROOT, 'README.md')))
   if (!install) throw new Error('README.md: no helm install command')

@@ -5,7 +5,7 @@ import { Ajv } from 'ajv'
 import YAML from 'yaml'
 import { EnvSchema } from '../../src/config.ts'
 import { CASES, SCHEMA_REFUSED } from './helm-cases.ts'
-import { CHART, DEPLOYMENT_DOC, ROOT, TEMPLATES, chartValues, deepMerge, isPlainObject, read, readJson, readYaml, walk } from './paths.ts'
+import { CHART, CHART_README, DEPLOYMENT_DOC, ROOT, TEMPLATES, chartValues, deepMerge, isPlainObject, read, readJson, readYaml, walk } from './paths.ts'
 
 interface JsonSchema {
   type?: string | string[]
@@ -77,7 +77,7 @@ t.test('Chart.yaml: apiVersion v2, appVersion is package.json version', async t 
 t.test('each template is well formed: balanced braces, starts with a condition or apiVersion', async t => {
   const files = templateFiles()
   for (const expected of ['_helpers.tpl', 'deployment.yaml', 'service.yaml', 'configmap.yaml', 'secret.yaml', 'hpa.yaml', 'pdb.yaml',
-    'servicemonitor.yaml', 'prometheusrule.yaml', 'ingress.yaml', 'serviceaccount.yaml', 'dashboard-configmap.yaml', 'NOTES.txt']) {
+    'servicemonitor.yaml', 'prometheusrule.yaml', 'ingress.yaml', 'networkpolicy.yaml', 'serviceaccount.yaml', 'dashboard-configmap.yaml', 'NOTES.txt']) {
     t.ok(files.includes(expected), `templates/${expected} exists`)
   }
   for (const file of files) {
@@ -198,4 +198,16 @@ t.test('docs/deployment.md has a values reference row for every value', async t 
   })
   t.same(undocumented, [], 'every value has a row')
   t.ok(rows.has('config.<VARIABLE>'), 'config variables are documented as a family')
+})
+
+t.test('the chart README: install steps, a row for each group of values, and a link to docs/deployment.md that resolves', async t => {
+  const readme = read(CHART_README)
+  t.match(readme, /^helm upgrade --install ion-gateway \.\/helm\/ion-gateway /m, 'the install command')
+  const links = [...readme.matchAll(/\]\(([^)#]+)\)/g)].map(m => m[1]!)
+  t.ok(links.includes('../../docs/deployment.md'), `links to the deployment guide: ${links.join(', ')}`)
+  for (const link of links) t.doesNotThrow(() => read(join(CHART, link)), `${link} exists`)
+  const rows = [...readme.matchAll(/^\| `([^`.]+)/gm)].map(m => m[1]!)
+  for (const key of ['config', 'ionapi', 'clientAuth', 'redis', 'ingress', 'networkPolicy', 'platformAssignsIds', 'podDisruptionBudget']) {
+    t.ok(rows.includes(key), `${key} is summarised`)
+  }
 })

@@ -420,6 +420,64 @@ t.test('HPA (autoscaling/v2, 2..6 at 70 % CPU) and PDB (minAvailable 1), left ou
   t.match(refusal({ ...EXISTING, autoscaling: { minReplicas: 7 } }), /minReplicas/)
 })
 
+t.test('PDB: a percentage or maxUnavailable as given; a budget that keeps every pod is refused, naming the value', async t => {
+  const selector = { matchLabels: { 'app.kubernetes.io/name': 'ion-gateway', 'app.kubernetes.io/instance': 'gw' } }
+  const spec = (values: Record<string, unknown>) => render({ ...EXISTING, ...values }).one<Manifest & { spec: Record<string, unknown> }>('PodDisruptionBudget').spec
+  t.same(spec({ autoscaling: { minReplicas: 3 }, podDisruptionBudget: { minAvailable: '60%' } }), { minAvailable: '60%', selector }, '60 % of 3 keeps 2')
+  t.same(spec({ podDisruptionBudget: { maxUnavailable: 1 } }), { maxUnavailable: 1, selector }, 'maxUnavailable replaces minAvailable')
+  t.same(spec({ autoscaling: { enabled: false }, replicaCount: 3, podDisruptionBudget: { minAvailable: 2 } }), { minAvailable: 2, selector }, 'replicaCount without the HPA')
+  t.match(refusal({ ...EXISTING, podDisruptionBudget: { minAvailable: 2 } }), /minAvailable=2 keeps all 2 pods/)
+  t.match(refusal({ ...EXISTING, podDisruptionBudget: { minAvailable: '51%' } }), /minAvailable=51% keeps all 2 pods/, '51 % of 2 rounds up to 2')
+  t.equal(refusal({ ...EXISTING, podDisruptionBudget: { minAvailable: 5, maxUnavailable: 1 } }), 'rendered without failing', 'maxUnavailable set: minAvailable is not used')
+  t.equal(refusal({ ...EXISTING, podDisruptionBudget: { enabled: false, minAvailable: 2 } }), 'rendered without failing', 'no budget, nothing to check')
+})
+
+t.test('NetworkPolicy: off by default; in to http from ingressFrom only; out to DNS, Redis (when used), ION on 443 and extraEgress', async t => {
+  t.equal(render().all('NetworkPolicy').length, 0, 'off by default')
+  const values = CASES['NetworkPolicy, ids left to OpenShift, a budget by maxUnavailable']!
+  const np = render(values).one<Manifest & { spec: Record<string, unknown> }>('NetworkPolicy')
+  t.equal(np.apiVersion, 'networking.k8s.io/v1')
+  t.same(np.spec, {
+    podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ion-gateway', 'app.kubernetes.io/instance': 'gw' } },
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [{
+      from: [{ namespaceSelector: { matchLabels: { 'network.openshift.io/policy-group': 'ingress' } } }, { podSelector: { matchLabels: { app: 'erp-portal' } } }],
+      ports: [{ port: 'http', protocol: 'TCP' }],
+    }],
+    egress: [
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'openshift-dns' } } }],
+        ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }, { port: 5353, protocol: 'UDP' }, { port: 5353, protocol: 'TCP' }],
+      },
+      { ports: [{ port: 6379, protocol: 'TCP' }, { port: 26379, protocol: 'TCP' }], to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis' } } }] },
+      { to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
+      { to: [{ ipBlock: { cidr: '10.20.0.5/32' } }], ports: [{ port: 3128, protocol: 'TCP' }] },
+    ],
+  })
+  const defaults = render({ ...EXISTING, networkPolicy: { enabled: true } }).one<Manifest & { spec: { ingress: Array<{ from: unknown[] }>, egress: Array<{ to?: unknown[], ports: Array<{ port: number }> }> } }>('NetworkPolicy')
+  t.same(defaults.spec.ingress[0]!.from.length, 2, 'the ingress controller\'s and the monitoring namespace')
+  t.same(defaults.spec.egress.map(rule => rule.ports[0]!.port), [53, 443], `no Redis rule without Redis: ${JSON.stringify(defaults.spec.egress)}`)
+  t.same(defaults.spec.egress[1]!.to, [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], 'ION anywhere by default')
+  const port = render({ ...EXISTING, networkPolicy: { enabled: true }, redis: { url: 'redis://r:6379' } }).one<Manifest & { spec: { egress: Array<{ to?: unknown[], ports: Array<{ port: number }> }> } }>('NetworkPolicy')
+  t.same(port.spec.egress[1], { ports: [{ port: 6379, protocol: 'TCP' }, { port: 26379, protocol: 'TCP' }] }, 'Redis anywhere on its ports by default')
+})
+
+t.test('platformAssignsIds leaves runAsUser, runAsGroup and fsGroup to the platform, and keeps the rest of the hardening', async t => {
+  const ids = ['runAsUser', 'runAsGroup', 'fsGroup']
+  const fixed = render()
+  t.match(fixed.pod.securityContext, { runAsUser: 1001, runAsGroup: 1001, fsGroup: 1001 }, 'uid 1001 by default')
+  const { pod, container } = render({ ...EXISTING, platformAssignsIds: true })
+  t.same(ids.filter(id => id in pod.securityContext || id in container.securityContext), [], `no ids: ${JSON.stringify({ pod: pod.securityContext, container: container.securityContext })}`)
+  t.same(pod.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } })
+  t.same(container.securityContext, {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  })
+})
+
 t.test('Ingress (networking.k8s.io/v1), off by default', async t => {
   const { one } = render({
     ...EXISTING,
@@ -462,6 +520,25 @@ t.test('NOTES.txt says how to reach the gateway, check readiness, and where the 
   t.match(notes, /never passed as environment/)
   t.notMatch(notes, /<no value>|map\[/)
   t.match(render({ ...EXISTING, ingress: { enabled: true } }).notes, /http:\/\/ion-gateway\.example\.com\//)
+})
+
+t.test('NOTES.txt with an Ingress: each host and path, https only for the hosts under tls, and the port-forward readiness uses', async t => {
+  const { notes } = render({
+    ...EXISTING,
+    ingress: {
+      enabled: true,
+      hosts: [
+        { host: 'ion.acme.com', paths: [{ path: '/api', pathType: 'Prefix' }, { path: '/m3', pathType: 'Prefix' }] },
+        { host: 'ion.internal.acme.com', paths: [{ path: '/', pathType: 'Prefix' }] },
+      ],
+      tls: [{ secretName: 'ion-tls', hosts: ['ion.acme.com'] }],
+    },
+  })
+  const urls = [...notes.matchAll(/https?:\/\/ion\.[\w./]+/g)].map(m => m[0])
+  t.same(urls, ['https://ion.acme.com/api', 'https://ion.acme.com/m3', 'http://ion.internal.acme.com/'], notes)
+  const forward = notes.indexOf('port-forward svc/gw-ion-gateway 8080:80')
+  t.ok(forward >= 0 && forward < notes.indexOf('with the port-forward above'), `the port-forward comes before the readiness check that uses it:\n${notes}`)
+  t.notMatch(notes, /<no value>|map\[/)
 })
 
 t.test('values.yaml documents the chart defaults', async t => {

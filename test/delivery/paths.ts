@@ -11,6 +11,7 @@ export const DASHBOARD = join(CHART, 'dashboards', 'ion-gateway.json')
 export const DOCKERFILE = join(ROOT, 'docker', 'Dockerfile')
 export const DOCKERIGNORE = join(ROOT, '.dockerignore')
 export const DEPLOYMENT_DOC = join(ROOT, 'docs', 'deployment.md')
+export const CHART_README = join(CHART, 'README.md')
 
 export function read (path: string): string {
   return readFileSync(path, 'utf8')

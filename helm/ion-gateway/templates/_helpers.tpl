@@ -127,6 +127,45 @@ next to REDIS_URL, and TLS is the URL's rediss://).
 {{- end }}
 
 {{/*
+A securityContext (list CONTEXT PLATFORM_ASSIGNS_IDS) as YAML; with the flag, without the uid, gid and fsGroup, which
+the platform then assigns (OpenShift's restricted SCC refuses ids outside the namespace's range).
+*/}}
+{{- define "ion-gateway.securityContext" -}}
+{{- $context := index . 0 -}}
+{{- if index . 1 -}}
+{{- $context = omit $context "runAsUser" "runAsGroup" "fsGroup" -}}
+{{- end -}}
+{{- toYaml $context -}}
+{{- end }}
+
+{{/* The pods the budget counts on: the HPA's floor, or replicaCount without the HPA. */}}
+{{- define "ion-gateway.minReplicas" -}}
+{{- ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled | int -}}
+{{- end }}
+
+{{/*
+Refuses a PodDisruptionBudget that would block every drain. values.schema.json refuses what one value decides
+(minAvailable 100 % or more, maxUnavailable 0 or 0 %); this refuses what needs the replica count too: minAvailable,
+a count or a percentage (which Kubernetes rounds up), that reaches the replica count.
+*/}}
+{{- define "ion-gateway.validatePdb" -}}
+{{- $pdb := .Values.podDisruptionBudget -}}
+{{- $replicas := include "ion-gateway.minReplicas" . | int -}}
+{{- if and $pdb.enabled (gt $replicas 1) (eq (toString $pdb.maxUnavailable) "") -}}
+{{- $min := toString $pdb.minAvailable -}}
+{{- $kept := 0 -}}
+{{- if hasSuffix "%" $min -}}
+{{- $kept = div (add (mul (trimSuffix "%" $min | int) $replicas) 99) 100 -}}
+{{- else -}}
+{{- $kept = $min | int -}}
+{{- end -}}
+{{- if ge (int $kept) $replicas -}}
+{{- fail (printf "podDisruptionBudget.minAvailable=%s keeps all %d pods (%s) and would block every node drain: set it below %d, or set podDisruptionBudget.maxUnavailable" $min $replicas (ternary "autoscaling.minReplicas" "replicaCount" .Values.autoscaling.enabled) $replicas) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
 An environment value as a quoted string. Helm reads numbers of values.yaml as float64, which print in exponent
 form from 1e6 on (67108864 -> "6.7108864e+07", which the gateway would refuse): integers are printed as integers.
 */}}
@@ -160,4 +199,5 @@ the pod must outlive SHUTDOWN_DELAY_MS plus that, or the kubelet kills requests 
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
 {{- end -}}
+{{- include "ion-gateway.validatePdb" . -}}
 {{- end }}
