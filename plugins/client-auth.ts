@@ -1,10 +1,12 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { loadApiKeysFile, type ApiClient } from '../src/edge/api-keys.ts'
+import { watchApiKeysFile } from '../src/edge/api-keys-watch.ts'
 import { addressIdentity } from '../src/edge/client-ip.ts'
 import { GatewayError } from '../src/errors.ts'
 
 const CLIENT_ID_HEADER = /^[A-Za-z0-9._:-]{1,64}$/
+const KEYS_RELOAD_DEBOUNCE_MS = 200
 
 export interface ClientIdentity {
   /** Stable id for logs and rate limits: the API key's client, else (open mode) x-client-id or the address. */
@@ -22,14 +24,31 @@ export interface ClientIdentity {
  * comes from the key, so a spoofed `x-client-id` is ignored. Without the file the gateway runs open and says so at
  * boot; admin routes are then refused to everyone (AUTH_005), as no caller can be proven an admin.
  *
+ * The keys file is watched: a changed file replaces the keys without a restart; a broken one keeps the old keys and
+ * logs a warning. A bad file at boot still stops the boot.
+ *
  * Identification runs in onRequest, for every request (so the rate limit can key on it and throttle floods of bad
  * keys before any answer depends on the key); enforcement runs in preParsing, after the rate limit.
  */
 async function clientAuth (app: FastifyInstance): Promise<void> {
   const file = app.config.clientApiKeysFile
-  const registry = file ? loadApiKeysFile(file) : undefined
-  if (registry) app.log.info({ clients: registry.size }, 'client API keys loaded: x-api-key required')
-  else app.log.warn('CLIENT_API_KEYS_FILE is not set: OPEN MODE — any caller may use the gateway\'s ION service account; admin routes (DELETE /admin/cache) are disabled; clients are told apart by x-client-id or address only')
+  let registry = file ? loadApiKeysFile(file) : undefined
+  if (file && registry) {
+    app.log.info({ clients: registry.size }, 'client API keys loaded: x-api-key required')
+    const watch = watchApiKeysFile(file, {
+      debounceMs: KEYS_RELOAD_DEBOUNCE_MS,
+      onReload (next) {
+        registry = next
+        app.log.info({ clients: next.size }, 'client API keys reloaded')
+      },
+      onInvalid (error) {
+        app.log.warn({ reason: error.message }, 'client API keys file changed but cannot be used: the previous keys stay in force')
+      },
+    })
+    app.addHook('onClose', async () => watch.close())
+  } else {
+    app.log.warn('CLIENT_API_KEYS_FILE is not set: OPEN MODE — any caller may use the gateway\'s ION service account; admin routes (DELETE /admin/cache) are disabled; clients are told apart by x-client-id or address only')
+  }
 
   app.decorateRequest('client', null)
 
@@ -53,7 +72,7 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
   app.addHook('preParsing', (request, _reply, payload, done) => {
     const config = request.routeOptions.config
     if (config.public === true) return done(null, payload)
-    if (!registry) {
+    if (!file) {
       if (config.admin === true) return done(new GatewayError('AUTH_005', 'Admin routes are disabled in open mode: set CLIENT_API_KEYS_FILE and call them with an admin API key'))
       return done(null, payload)
     }

@@ -60,8 +60,8 @@ export function createApiKeyRegistry (records: ApiClientRecord[]): ApiKeyRegistr
   }
 }
 
-/** Reads CLIENT_API_KEYS_FILE; errors name the file and the entry, never a hash. */
-export function loadApiKeysFile (file: string): ApiKeyRegistry {
+/** Reads and validates CLIENT_API_KEYS_FILE; errors name the file and the entry, never a hash. */
+export function readApiKeyRecords (file: string): ApiClientRecord[] {
   let parsed: unknown
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'))
@@ -71,12 +71,16 @@ export function loadApiKeysFile (file: string): ApiKeyRegistry {
   }
   if (!Value.Check(ClientsSchema, parsed)) {
     const first = [...Value.Errors(ClientsSchema, parsed)][0]
-    throw new ApiKeysFileError(`CLIENT_API_KEYS_FILE: ${file}: entry ${first?.path || '(root)'} ${first?.message ?? 'is invalid'} (expected [{ "id", "keySha256", "admin"? }])`)
+    throw new ApiKeysFileError(`CLIENT_API_KEYS_FILE: ${file}: entry ${first?.path || '(root)'} ${first?.message ?? 'is invalid'} (expected [{ "id", "keySha256", "admin"?, "revoked"? }])`)
   }
   const ids = new Set<string>()
   for (const r of parsed) {
     if (ids.has(r.id)) throw new ApiKeysFileError(`CLIENT_API_KEYS_FILE: ${file}: client id "${r.id}" appears twice`)
     ids.add(r.id)
   }
-  return createApiKeyRegistry(parsed)
+  return parsed
+}
+
+export function loadApiKeysFile (file: string): ApiKeyRegistry {
+  return createApiKeyRegistry(readApiKeyRecords(file))
 }

@@ -187,13 +187,3 @@ t.test('TRUST_PROXY decides whether X-Forwarded-For is believed', async t => {
   t.equal((await get(direct.url + ITEM, { 'x-forwarded-for': '203.0.113.1' })).status, 200)
   t.equal((await get(direct.url + ITEM, { 'x-forwarded-for': '203.0.113.2' })).status, 429, 'a forged X-Forwarded-For does not escape the limit')
 })
-
-t.test('npm run keys -- add prints a key once and the entry that registers it', async t => {
-  const { execFileSync } = await import('node:child_process')
-  const { createApiKeyRegistry } = await import('../../src/edge/api-keys.ts')
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'src/keys-cli.ts', 'add', 'erp-portal', '--admin'], { encoding: 'utf8' })
-  const key = /\n {2}(igw_\S+)\n/.exec(out)?.[1]
-  const entry = JSON.parse(/\n {2}(\{.*\})\n/.exec(out)?.[1] ?? '{}')
-  t.ok(key, 'a key is printed')
-  t.same(createApiKeyRegistry([entry]).identify(key), { id: 'erp-portal', admin: true }, 'the printed entry registers that key')
-})
