@@ -32,7 +32,7 @@ async function docs (app: FastifyInstance): Promise<void> {
       ],
       components: {
         securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Issued with `npm run keys -- add <clientId>`' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Issued with `npm run keys -- add <clientId> --file <keys file>`' },
         },
       },
       security: [{ apiKey: [] }],
