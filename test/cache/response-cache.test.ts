@@ -49,7 +49,7 @@ t.test('a miss arriving while the leader is still writing the entry shares its a
   const late = await cache.fetch(request(origin))
   t.equal(origin.calls(), 1, 'ION is not called a second time')
   t.same(late.body, first.body)
-  await sleep(150)
+  await cache.whenIdle() // the write has landed
   const hit = await cache.fetch(request(origin))
   t.equal(hit.cacheStatus, 'HIT')
   t.equal(origin.calls(), 1)
@@ -72,10 +72,10 @@ t.test('once the write failed, the next miss calls ION again (the flight is rele
   const cache = createResponseCache({ driver: failing, staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000, events: { error: (_e, op) => errors.push(op) } })
   const origin = originCounting()
   await cache.fetch(request(origin))
-  await sleep(30)
+  await cache.whenIdle() // the failed write is over and its flight released
   await cache.fetch(request(origin))
   t.equal(origin.calls(), 2)
-  await sleep(30)
+  await cache.whenIdle()
   t.same(errors, ['set', 'set'])
 })
 

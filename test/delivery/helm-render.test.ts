@@ -294,7 +294,7 @@ t.test('Redis standalone: the URL always from a Secret (yours or chart-made), ne
   t.match(fromUrl.notes, /the rate-limit counters and the cache under the key prefix "igw-blue:"/)
 })
 
-t.test('Redis Cluster: the seed nodes, user, TLS and prefix in the ConfigMap; the password only by secretKeyRef', async t => {
+t.test('Redis Cluster: the startup nodes, user, TLS and prefix in the ConfigMap; the password only by secretKeyRef', async t => {
   const cluster = render({
     ...EXISTING,
     redis: { ...CLUSTER, username: 'gateway', password: { existingSecret: 'redis-cluster-auth' }, tls: true, keyPrefix: 'igw-canary:' },

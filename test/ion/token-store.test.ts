@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { clientKeyPart, MemoryTokenStore, RedisTokenStore, type StoredToken, type TokenStore } from '../../src/ion/token-store.ts'
@@ -103,7 +104,6 @@ t.test('Redis store: borrows its client (close never quits it) and throws when R
   await t.rejects(store.get(), 'errors reach the manager, which decides')
   await t.rejects(store.tryLock('x', 100))
   await server.start()
-  const deadline = Date.now() + 5000
-  while (redis.status !== 'ready' && Date.now() < deadline) await sleep(50)
+  if (redis.status !== 'ready') await once(redis, 'ready')
   t.equal(await store.get(), undefined, 'works again after a restart (empty)')
 })

@@ -7,6 +7,7 @@ import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { rawRequest } from '../helpers/http.ts'
 import { startRedis } from '../helpers/redis.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const M3 = '/ACME_TST/M3/m3api-rest/v2/execute'
 const ITEM_PATH = `${M3}/MMS200MI/GetItmBasic`
@@ -216,13 +217,11 @@ t.test('Redis killed mid-run: BYPASS with 200s, then HITs again after it restart
     t.equal(res.headers['x-cache'], 'BYPASS')
   }
   await redis.start()
-  const deadline = Date.now() + 8000
   let status: string | undefined
-  while (Date.now() < deadline) {
+  await eventually('HIT once Redis is back', async () => {
     status = String((await get(url)).headers['x-cache'])
-    if (status === 'HIT') break
-    await sleep(200)
-  }
+    return status === 'HIT' || status
+  }, 8000)
   t.equal(status, 'HIT', 'HITs again once Redis is back (the entry was stored again after the restart)')
   const metrics = gw.app.gatewayMetrics
   t.ok(((await metrics.cacheErrors.get()).values[0]?.value ?? 0) > 0, 'SYS_001 counted')

@@ -1,27 +1,18 @@
 import t, { type Test } from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { newApiKey } from '../../src/edge/api-keys.ts'
 import { createEmulator, ITEM_NUMBERS, type Emulator } from '../../emulator/index.ts'
 import { parseIonApi } from '../../src/ion/ionapi.ts'
 import { redisNamespace } from '../../src/redis-namespace.ts'
+import { writeKeysFile, type KeysFile } from '../helpers/api-keys.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { startRedis } from '../helpers/redis.ts'
 
 // Two tenants (TST and PRD) and two releases of TST on ONE Redis database, as a cluster with one shared Redis runs them.
 
-interface Keys { file: string, app: string, admin: string }
-
-function keysFile (): Keys {
-  const dir = mkdtempSync(join(tmpdir(), 'ion-gateway-tenants-'))
-  const app = newApiKey('app')
-  const admin = newApiKey('ops', true)
-  const file = join(dir, 'clients.json')
-  writeFileSync(file, JSON.stringify([app.record, admin.record]))
-  return { file, app: app.key, admin: admin.key }
+/** The helper's client key (`portal`) and admin key (`ops`), under the names these tests use. */
+function appKeys (keys: KeysFile): { file: string, app: string, admin: string } {
+  return { file: keys.file, app: keys.portal, admin: keys.ops }
 }
 
 async function call (url: string, key: string, method: 'GET' | 'DELETE' = 'GET') {
@@ -41,7 +32,7 @@ const ORDERS = '/ln/lnapi/odata/tdapi.slsSalesOrder/Orders'
 
 t.test('tenants on one Redis database share nothing; replicas of one release share everything', async t => {
   const redis = await startRedis(t)
-  const keys = keysFile()
+  const keys = appKeys(writeKeysFile(t))
   const tst = await emulatorFor(t, 'ACME_TST')
   const prd = await emulatorFor(t, 'ACME_PRD')
   const env = { REDIS_URL: redis.url, CACHE_DRIVER: 'redis', CLIENT_API_KEYS_FILE: keys.file, RATE_LIMIT_MAX: '50', RATE_LIMIT_WINDOW_MS: '600000' }
@@ -112,7 +103,7 @@ t.test('tenants on one Redis database share nothing; replicas of one release sha
 
 t.test('the same tenant name on two ION hosts (two iu) gets two namespaces', async t => {
   const redis = await startRedis(t)
-  const keys = keysFile()
+  const keys = appKeys(writeKeysFile(t))
   const one = await emulatorFor(t, 'ACME_TST')
   const two = await emulatorFor(t, 'ACME_TST')
   const env = { REDIS_URL: redis.url, CACHE_DRIVER: 'redis', CLIENT_API_KEYS_FILE: keys.file }

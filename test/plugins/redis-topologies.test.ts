@@ -1,24 +1,17 @@
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { newApiKey } from '../../src/edge/api-keys.ts'
 import { createEmulator, ITEM_NUMBERS } from '../../emulator/index.ts'
+import { writeKeysFile, type KeysFile } from '../helpers/api-keys.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { startRedisCluster, startRedisSentinel } from '../helpers/redis-topologies.ts'
 import { eventually } from '../helpers/wait.ts'
 
 // The gateway on a real 3-master Redis Cluster and on a real Sentinel setup (master, replica, sentinel).
 
-function keysFile (): { file: string, app: string, admin: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'ion-gateway-topologies-'))
-  const app = newApiKey('app')
-  const admin = newApiKey('ops', true)
-  const file = join(dir, 'clients.json')
-  writeFileSync(file, JSON.stringify([app.record, admin.record]))
-  return { file, app: app.key, admin: admin.key }
+/** The helper's client key (`portal`) and admin key (`ops`), under the names these tests use. */
+function appKeys (keys: KeysFile): { file: string, app: string, admin: string } {
+  return { file: keys.file, app: keys.portal, admin: keys.ops }
 }
 
 async function call (url: string, key: string, method: 'GET' | 'DELETE' = 'GET') {
@@ -36,7 +29,7 @@ async function readiness (gw: GatewayUnderTest): Promise<{ status: string, check
 
 t.test('Redis Cluster: replicas share hits, one token request and one rate limit; purge reaches every master', async t => {
   const cluster = await startRedisCluster(t)
-  const keys = keysFile()
+  const keys = appKeys(writeKeysFile(t))
   const emulator = await createEmulator({ port: 0 })
   t.teardown(() => emulator.close())
   const env = { REDIS_CLUSTER_NODES: cluster.seeds, CACHE_DRIVER: 'redis', CLIENT_API_KEYS_FILE: keys.file, RATE_LIMIT_MAX: '500' }
@@ -84,7 +77,7 @@ t.test('Redis Cluster: replicas share hits, one token request and one rate limit
 
 t.test('Sentinel: replicas share hits and tokens, and again within 10 s of a failover; no request fails meanwhile', async t => {
   const setup = await startRedisSentinel(t)
-  const keys = keysFile()
+  const keys = appKeys(writeKeysFile(t))
   const emulator = await createEmulator({ port: 0 })
   t.teardown(() => emulator.close())
   const env = {
@@ -146,7 +139,7 @@ t.test('Sentinel: replicas share hits and tokens, and again within 10 s of a fai
 t.test('Sentinel with passwords: the data nodes\' (REDIS_PASSWORD) and the sentinels\' own (REDIS_SENTINEL_PASSWORD)', async t => {
   const passwords = { data: 'data-secret-1', sentinel: 'sentinel-secret-2' }
   const setup = await startRedisSentinel(t, 'iongw', passwords)
-  const keys = keysFile()
+  const keys = appKeys(writeKeysFile(t))
   const emulator = await createEmulator({ port: 0 })
   t.teardown(() => emulator.close())
   const env = {
