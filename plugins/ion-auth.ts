@@ -23,6 +23,7 @@ async function ionAuth (app: FastifyInstance): Promise<void> {
     checkIntervalMs: config.token.checkIntervalMs,
     reloginIntervalMs: config.token.reloginIntervalMs,
     loginsPerMinute: config.token.loginsPerMinute,
+    loginsPerDay: config.token.loginsPerDay,
     ...(loginBudgetStore ? { loginBudgetStore } : {}),
     // Held no longer than a token call may take, plus a margin: a replica that died holding it is replaced soon.
     lockTtlMs: config.token.timeoutMs + 5000,

@@ -55,6 +55,7 @@ export const EnvSchema = Type.Object({
   TOKEN_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60000 }),
   RELOGIN_INTERVAL_S: Type.Integer({ minimum: 1, default: 60 }),
   ION_LOGINS_PER_MIN: Type.Integer({ minimum: 1, default: 10 }),
+  ION_LOGINS_PER_DAY: Type.Integer({ minimum: 1, default: 500 }),
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 5000 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   MAX_REQUEST_HEADERS: Type.Integer({ minimum: 1, default: 100 }),
@@ -113,9 +114,9 @@ export interface Config {
   upstream: { timeoutMs: number, connections: number, retries: number }
   /**
    * timeoutMs bounds one call to ION's token endpoint, whatever UPSTREAM_TIMEOUT_MS is. ION 401s cause at most one
-   * login per reloginIntervalMs; logins of every kind stay within loginsPerMinute (both cluster-wide with Redis).
+   * login per reloginIntervalMs; logins of every kind stay within loginsPerMinute and loginsPerDay (cluster-wide with Redis).
    */
-  token: { timeoutMs: number, refreshBufferMs: number, checkIntervalMs: number, reloginIntervalMs: number, loginsPerMinute: number }
+  token: { timeoutMs: number, refreshBufferMs: number, checkIntervalMs: number, reloginIntervalMs: number, loginsPerMinute: number, loginsPerDay: number }
   shutdownDelayMs: number
   /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
   maxEventLoopDelayMs: number
@@ -207,6 +208,7 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
       checkIntervalMs: e.TOKEN_CHECK_INTERVAL_MS,
       reloginIntervalMs: e.RELOGIN_INTERVAL_S * 1000,
       loginsPerMinute: e.ION_LOGINS_PER_MIN,
+      loginsPerDay: e.ION_LOGINS_PER_DAY,
     },
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,

@@ -206,6 +206,9 @@ t.test('RELOGIN_INTERVAL_S and ION_LOGINS_PER_MIN: the login budget, 60 s and 10
   t.same([set.reloginIntervalMs, set.loginsPerMinute], [300000, 4])
   t.match(configErrorOf(() => resolveConfig({ RELOGIN_INTERVAL_S: '0' }, sampleIonApi)).message, /RELOGIN_INTERVAL_S/)
   t.match(configErrorOf(() => resolveConfig({ ION_LOGINS_PER_MIN: '0' }, sampleIonApi)).message, /ION_LOGINS_PER_MIN/)
+  t.equal(defaults.loginsPerDay, 500, 'ION_LOGINS_PER_DAY: 500 by default')
+  t.equal(resolveConfig({ ION_LOGINS_PER_DAY: '40' }, sampleIonApi).token.loginsPerDay, 40)
+  t.match(configErrorOf(() => resolveConfig({ ION_LOGINS_PER_DAY: '0' }, sampleIonApi)).message, /ION_LOGINS_PER_DAY/)
 })
 
 t.test('REDIS_SENTINEL_PASSWORD goes with Sentinel only', async t => {

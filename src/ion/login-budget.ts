@@ -6,6 +6,10 @@ import type { TokenLogger } from './token-logger.ts'
 import { clientKeyPart } from './token-store.ts'
 
 export const LOGIN_WINDOW_MS = 60_000
+export const LOGIN_DAY_MS = 86_400_000
+
+/** At most `limit` logins in any `windowMs` (a sliding window). */
+export interface LoginWindow { windowMs: number, limit: number }
 
 /**
  * The answer to "may a 401 cost a login now?": `claimed` (this call spent the interval's one login), `same` (it was
@@ -21,8 +25,11 @@ export type ReloginClaim = 'claimed' | 'same' | 'spent'
 export interface LoginBudgetStore {
   /** Claims the one login allowed after an ION 401 until `nowMs + intervalMs`, for the token fingerprinted `fp`. */
   claimRelogin (fp: string, nowMs: number, intervalMs: number): Promise<ReloginClaim>
-  /** Takes one login from the sliding window: 0 when it fits (and is counted), else the ms until one would. */
-  takeLogin (id: string, nowMs: number, windowMs: number, limit: number): Promise<number>
+  /**
+   * Takes one login if it fits every sliding window: 0 when it does (and is counted), else the ms until it would.
+   * The windows' lengths are in ascending order; the longest decides how long login times are kept.
+   */
+  takeLogin (id: string, nowMs: number, windows: readonly LoginWindow[]): Promise<number>
 }
 
 /** A token's name in the budget: never the token itself. */
@@ -57,19 +64,32 @@ export class MemoryLoginBudgetStore implements LoginBudgetStore {
     this.#relogin = { fp: fp ?? '', untilMs }
   }
 
-  async takeLogin (_id: string, nowMs: number, windowMs: number, limit: number): Promise<number> {
-    return this.takeLoginNow(nowMs, windowMs, limit)
+  async takeLogin (_id: string, nowMs: number, windows: readonly LoginWindow[]): Promise<number> {
+    return this.takeLoginNow(nowMs, windows)
   }
 
-  takeLoginNow (nowMs: number, windowMs: number, limit: number): number {
-    this.#stamps = this.#stamps.filter(at => at > nowMs - windowMs)
-    if (this.#stamps.length >= limit) {
-      // The stamp that must leave the window before the count drops below the limit.
-      const blocking = this.#stamps[this.#stamps.length - limit] as number
-      return Math.max(1, blocking + windowMs - nowMs)
+  takeLoginNow (nowMs: number, windows: readonly LoginWindow[]): number {
+    const longestMs = Math.max(...windows.map(w => w.windowMs))
+    this.#stamps = this.#stamps.filter(at => at > nowMs - longestMs)
+    let waitMs = 0
+    for (const { windowMs, limit } of windows) {
+      let inWindow = 0
+      for (let i = this.#stamps.length - 1; i >= 0 && (this.#stamps[i] as number) > nowMs - windowMs; i--) inWindow++
+      if (inWindow >= limit) {
+        // The stamp that must leave the window before its count drops below the limit.
+        const blocking = this.#stamps[this.#stamps.length - limit] as number
+        waitMs = Math.max(waitMs, 1, blocking + windowMs - nowMs)
+      }
     }
-    this.#stamps.push(nowMs)
-    return 0
+    if (waitMs === 0) this.#stamps.push(nowMs)
+    return waitMs
+  }
+
+  /** This process's logins within the last `windowMs`. */
+  recentLogins (nowMs: number, windowMs: number): number {
+    let n = 0
+    for (let i = this.#stamps.length - 1; i >= 0 && (this.#stamps[i] as number) > nowMs - windowMs; i--) n++
+    return n
   }
 
   /** Mirrors a login the shared store counted. */
@@ -91,17 +111,24 @@ end
 redis.call('SET', KEYS[1], (tonumber(ARGV[2]) + tonumber(ARGV[3])) .. ' ' .. ARGV[1], 'PX', ARGV[3])
 return 1`
 
-// ARGV: member, now, window, limit. A sorted set of login times; answers 0 (taken) or the ms until one fits.
+// ARGV: member, now, then window and limit pairs, the longest window last. A sorted set of login times (at most the
+// longest window's limit of them); answers 0 (taken) or the ms until one fits every window.
 const TAKE_LOGIN = `
-local now, window, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local now = tonumber(ARGV[2])
+local longest = tonumber(ARGV[#ARGV - 1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)
 local n = redis.call('ZCARD', KEYS[1])
-if n >= limit then
-  local blocking = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
-  return math.max(1, math.ceil(tonumber(blocking[2]) + window - now))
+local wait = 0
+for i = 3, #ARGV, 2 do
+  local window, limit = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if redis.call('ZCOUNT', KEYS[1], '(' .. (now - window), '+inf') >= limit then
+    local blocking = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
+    wait = math.max(wait, 1, math.ceil(tonumber(blocking[2]) + window - now))
+  end
 end
+if wait > 0 then return wait end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], window)
+redis.call('PEXPIRE', KEYS[1], longest)
 return 0`
 
 const CLAIMS: Record<number, ReloginClaim> = { 0: 'spent', 1: 'claimed', 2: 'same' }
@@ -128,16 +155,18 @@ export class RedisLoginBudgetStore implements LoginBudgetStore {
     return CLAIMS[Number(answer)] ?? 'spent'
   }
 
-  async takeLogin (id: string, nowMs: number, windowMs: number, limit: number): Promise<number> {
-    return Number(await this.#redis.eval(TAKE_LOGIN, 1, this.loginsKey, id, Math.floor(nowMs), windowMs, limit))
+  async takeLogin (id: string, nowMs: number, windows: readonly LoginWindow[]): Promise<number> {
+    const sorted = [...windows].sort((a, b) => a.windowMs - b.windowMs)
+    const args = sorted.flatMap(w => [w.windowMs, w.limit])
+    return Number(await this.#redis.eval(TAKE_LOGIN, 1, this.loginsKey, id, Math.floor(nowMs), ...args))
   }
 }
 
-/** ION_LOGINS_PER_MIN is used up: no call to ION until `waitMs` has passed. */
+/** ION_LOGINS_PER_MIN or ION_LOGINS_PER_DAY is used up: no call to ION until `waitMs` has passed. */
 export class LoginsHeldError extends GatewayError {
   readonly waitMs: number
-  constructor (waitMs: number, limit: number) {
-    super('AUTH_003', `No ION login now: the gateway's ${limit} logins a minute are used up`, { retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)) })
+  constructor (waitMs: number, perMinute: number, perDay: number) {
+    super('AUTH_003', `No ION login now: the gateway's logins (${perMinute} a minute, ${perDay} a day) are used up`, { retryAfterS: Math.max(1, Math.ceil(waitMs / 1000)) })
     this.waitMs = waitMs
   }
 }
@@ -153,13 +182,15 @@ export interface LoginBudgetOptions {
   reloginIntervalMs: number
   /** Logins of every kind in any minute. */
   loginsPerMinute: number
+  /** Logins of every kind in any 24 hours. */
+  loginsPerDay: number
   /** A store call slower than this counts as the store failing. */
   storeTimeoutMs: number
 }
 
 /**
  * ION's login budget: after an ION 401, one login per interval for the whole cluster; logins of any kind, at most
- * `loginsPerMinute` in any minute. Decided in the shared store when it answers; when it fails, by this process alone
+ * `loginsPerMinute` in any minute and `loginsPerDay` in any 24 hours. Decided in the shared store when it answers; when it fails, by this process alone
  * (so at most one 401 login per interval and `loginsPerMinute` per replica). The shared store's decisions are mirrored
  * here, so a store that fails mid-interval does not reopen what the cluster already spent as far as this replica saw.
  */
@@ -186,14 +217,15 @@ export class LoginBudget {
     return shared
   }
 
-  /** Takes a login, or throws LoginsHeldError while the minute's logins are used up. */
+  /** Takes a login, or throws LoginsHeldError while the minute's or the day's logins are used up. */
   async takeLogin (): Promise<void> {
-    const { clock, loginsPerMinute, owner } = this.#o
+    const { clock, loginsPerMinute, loginsPerDay, owner } = this.#o
+    const windows = [{ windowMs: LOGIN_WINDOW_MS, limit: loginsPerMinute }, { windowMs: LOGIN_DAY_MS, limit: loginsPerDay }]
     const nowMs = clock.now()
-    const shared = await this.#shared(s => s.takeLogin(`${owner}:${++this.#seq}`, nowMs, LOGIN_WINDOW_MS, loginsPerMinute))
+    const shared = await this.#shared(s => s.takeLogin(`${owner}:${++this.#seq}`, nowMs, windows))
     if (shared === 0) this.#local.noteLogin(nowMs)
-    const waitMs = shared ?? this.#local.takeLoginNow(nowMs, LOGIN_WINDOW_MS, loginsPerMinute)
-    if (waitMs > 0) throw new LoginsHeldError(waitMs, loginsPerMinute)
+    const waitMs = shared ?? this.#local.takeLoginNow(nowMs, windows)
+    if (waitMs > 0) throw new LoginsHeldError(waitMs, loginsPerMinute, loginsPerDay)
   }
 
   /** The shared store's answer, or undefined when there is none or it failed (then this process decides). */

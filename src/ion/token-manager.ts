@@ -31,6 +31,8 @@ export interface TokenManagerDeps {
   reloginIntervalMs?: number
   /** Logins of every kind (initial, proactive, background, after a 401) in any minute. Default 10. */
   loginsPerMinute?: number
+  /** Logins of every kind in any 24 hours (Infor allows a tenant 1,000 a day). Default 500. */
+  loginsPerDay?: number
   /** Where the login budget is shared between replicas (Redis); default: this process's own count. */
   loginBudgetStore?: LoginBudgetStore
   /** After a failed refresh, callers without a valid token fail fast for this long, doubling per failure. Default 1000..5000. */
@@ -123,6 +125,7 @@ export function createTokenManager (deps: TokenManagerDeps): TokenManager {
     owner,
     reloginIntervalMs: deps.reloginIntervalMs ?? 60000,
     loginsPerMinute: deps.loginsPerMinute ?? 10,
+    loginsPerDay: deps.loginsPerDay ?? 500,
     storeTimeoutMs,
   })
   /** invalidate() decisions in flight, by token: a 401 storm on one token asks the budget once. */
