@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { CacheDriver } from '../../src/cache/driver.ts'
 import { createMemoryDriver, createRedisDriver } from '../../src/cache/drivers/index.ts'
 import type { CacheEntry } from '../../src/cache/entry.ts'
 import { createRedisClient } from '../../src/redis.ts'
 import { startRedis } from '../helpers/redis.ts'
+import { eventually } from '../helpers/wait.ts'
 
 function entry (body: string | Buffer, extra: Partial<CacheEntry> = {}): CacheEntry {
   const now = Date.now()
@@ -37,14 +37,6 @@ function contract (name: string, make: (t: Test) => Promise<CacheDriver>): void 
     t.equal(got?.statusCode, 200)
   })
 
-  t.test(`${name}: entries expire after their TTL`, async t => {
-    const d = await make(t)
-    await d.set('short', entry('x'), 80)
-    t.ok(await d.get('short'))
-    await sleep(150)
-    t.equal(await d.get('short'), undefined)
-  })
-
   t.test(`${name}: delete and purge by prefix`, async t => {
     const d = await make(t)
     await d.set('m3:GET:["/a"]', entry('1'), 5000)
@@ -73,6 +65,29 @@ contract('redis', async t => {
   await client.connect()
   t.teardown(() => client.disconnect())
   return createRedisDriver(client, { keyPrefix: `test:${Math.random()}:` })
+})
+
+t.test('memory: entries expire after their TTL, on the clock the driver is given', async t => {
+  let nowMs = 1_000_000
+  const d = createMemoryDriver({ maxBytes: 1024 * 1024, now: () => nowMs })
+  await d.set('short', entry('x'), 80)
+  nowMs += 80
+  t.ok(await d.get('short'), 'alive until its TTL ends')
+  nowMs += 1
+  t.equal(await d.get('short'), undefined, 'gone past it')
+})
+
+t.test('redis: entries expire after their TTL (Redis\'s own PX)', async t => {
+  const server = await startRedis(t)
+  const client = createRedisClient(server.url)
+  await client.connect()
+  t.teardown(() => client.disconnect())
+  const d = createRedisDriver(client, { keyPrefix: 'ttl:' })
+  await d.set('short', entry('x'), 300)
+  const pttl = Number(await client.pttl('ttl:short'))
+  t.ok(pttl > 0 && pttl <= 300, `the key carries the TTL: ${pttl} ms`)
+  t.ok(await d.get('short'))
+  await eventually('the entry expires', async () => (await d.get('short')) === undefined)
 })
 
 t.test('memory: 10x its bound of distinct answers stays within the bound', async t => {

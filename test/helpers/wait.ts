@@ -3,10 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 /**
  * Waits for a state the test cannot observe as an event (a counter, a readiness answer, a Redis role) by polling
- * `check` every 10 ms. `check` answers true when done, or false or a description of what it saw; after `timeoutMs`
+ * `check` every `intervalMs` (10 ms). `check` answers true when done, or false or a description of what it saw; after `timeoutMs`
  * the wait fails with `what` and the last thing seen. Never a fixed sleep: the wait ends as soon as the state holds.
  */
-export async function eventually (what: string, check: () => boolean | string | Promise<boolean | string>, timeoutMs = 10000): Promise<void> {
+export async function eventually (what: string, check: () => boolean | string | Promise<boolean | string>, timeoutMs = 10000, intervalMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last: boolean | string = false
   for (;;) {
@@ -17,7 +17,7 @@ export async function eventually (what: string, check: () => boolean | string | 
     }
     if (last === true) return
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last seen: ${String(last)})`)
-    await sleep(10)
+    await sleep(intervalMs)
   }
 }
 

@@ -1,5 +1,4 @@
 import t, { type Test } from 'tap'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { createEmulator } from '../../emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
@@ -117,19 +116,24 @@ for (const driver of ['memory', 'redis'] as const) {
     const gw = await gatewayWith(t, driver, { CACHE_TTL_M3: '1', CACHE_STALE_S: '2', UPSTREAM_RETRIES: '0' })
     const url = `${gw.url}/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A101`
     const fresh = await get(url)
-    await sleep(1100)
-    gw.emulator.faults.failNext(10, 503, ITEM_PATH)
-    const stale = await get(url)
-    t.equal(stale.status, 200)
-    t.equal(stale.headers['x-cache'], 'STALE')
-    t.equal(stale.text, fresh.text)
+    // ION fails from now on; the entry answers HIT until its TTL ends (ION is not asked), then STALE.
+    gw.emulator.faults.failNext(1000, 503, ITEM_PATH)
+    let stale: Awaited<ReturnType<typeof get>> | undefined
+    await eventually('the entry goes stale', async () => {
+      stale = await get(url)
+      return stale.headers['x-cache'] === 'STALE' || `${stale.status} ${String(stale.headers['x-cache'])}`
+    }, 10000, 50)
+    t.equal(stale?.status, 200)
+    t.equal(stale?.text, fresh.text)
     gw.emulator.faults.clear()
-    gw.emulator.faults.resetNext(10, ITEM_PATH)
+    gw.emulator.faults.resetNext(1000, ITEM_PATH)
     t.equal((await get(url)).headers['x-cache'], 'STALE', 'a reset too')
-    await sleep(2100)
-    const gone = await get(url)
-    t.equal(gone.status, 502, 'past the stale window the error comes through')
-    t.equal(JSON.parse(gone.text).error.code, 'API_001')
+    let gone: Awaited<ReturnType<typeof get>> | undefined
+    await eventually('past the stale window the error comes through', async () => {
+      gone = await get(url)
+      return gone.status === 502 || `${gone.status} ${String(gone.headers['x-cache'])}`
+    }, 10000, 50)
+    t.equal(JSON.parse(gone?.text ?? '{}').error.code, 'API_001')
   })
 
   t.test(`${driver}: Cache-Control: no-cache skips the lookup and refreshes the entry`, async t => {
@@ -234,11 +238,16 @@ t.test('metrics: hits, misses and stale served under one api label per call, fro
   await stored(gw)
   await get(url)
   for (let i = 0; i < 20; i++) await get(`${gw.url}/m3/m3api-rest/v2/execute/RND${i}MI/GetX?x=${i}`)
-  await sleep(1100)
-  gw.emulator.faults.failNext(1, 503, ITEM_PATH)
-  await get(url)
+  gw.emulator.faults.failNext(1000, 503, ITEM_PATH)
+  // HITs until the one-second TTL ends, then the first STALE.
+  let hits = 1
+  await eventually('the entry goes stale', async () => {
+    const cache = (await get(url)).headers['x-cache']
+    if (cache === 'HIT') hits++
+    return cache === 'STALE' || String(cache)
+  }, 10000, 50)
   const text = await gw.app.gatewayMetrics.registry.metrics()
-  t.match(text, /ion_gateway_cache_hits_total\{api="m3:MMS200MI\/GetItmBasic"\} 1/)
+  t.match(text, new RegExp(`ion_gateway_cache_hits_total\\{api="m3:MMS200MI/GetItmBasic"\\} ${hits}\n`), `every HIT counted under the call's label (${hits})`)
   t.match(text, /ion_gateway_cache_stale_served_total\{api="m3:MMS200MI\/GetItmBasic"\} 1/)
   const firstMisses = /ion_gateway_cache_misses_total\{api="m3:MMS200MI\/GetItmBasic"\} (\d+)/.exec(text)?.[1]
   t.ok(Number(firstMisses) >= 2, `the first miss is counted under the call's label too (saw ${firstMisses ?? 'none'})`)

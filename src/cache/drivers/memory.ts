@@ -5,6 +5,8 @@ import { entrySizeBytes, stringSizeBytes, type CacheEntry } from '../entry.ts'
 export interface MemoryDriverOptions {
   /** Upper bound of the bytes held (keys, bodies, headers and per-entry bookkeeping), evicting least recently used entries. */
   maxBytes: number
+  /** The clock TTLs are measured on, in ms (default: `performance.now`); tests pass their own. */
+  now?: () => number
 }
 
 /**
@@ -19,13 +21,15 @@ function ownedBody (body: Buffer): Buffer {
 }
 
 /** A process-local LRU bounded by size (lru-cache), entries expiring by TTL. */
-export function createMemoryDriver ({ maxBytes }: MemoryDriverOptions): CacheDriver & { sizeBytes (): number } {
+export function createMemoryDriver ({ maxBytes, now }: MemoryDriverOptions): CacheDriver & { sizeBytes (): number } {
   const lru = new LRUCache<string, CacheEntry>({
     maxSize: maxBytes,
     sizeCalculation: (entry, key) => entrySizeBytes(entry) + stringSizeBytes(key),
     // An entry larger than the whole cache is simply not stored.
     maxEntrySize: maxBytes,
     ttlAutopurge: false,
+    // lru-cache caches the time for ttlResolution ms behind a timer; with a given clock, read it every time.
+    ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
   })
   return {
     name: 'memory',
