@@ -1,6 +1,7 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { createEmulator } from '../../emulator/index.ts'
+import { eventually } from '../helpers/wait.ts'
 import { call, ITEM, ORDERS, passwordForm, passwordToken, postForm, startEmulator, tokenUrl, V2 } from './helpers.ts'
 
 const A100 = `${ITEM}?ITNO=A100`
@@ -79,8 +80,7 @@ t.test('inFlight counts the resource calls being handled', async t => {
   const { access_token: token } = await passwordToken(e)
   e.faults.latency(200, ITEM)
   const pending = Promise.all([call(e, A100, token), call(e, `${ITEM}?ITNO=A101`, token)])
-  await new Promise(resolve => setTimeout(resolve, 80))
-  t.equal(e.stats.inFlight(), 2)
+  await eventually('both calls are in flight', () => e.stats.inFlight() === 2 || `${e.stats.inFlight()}`)
   await pending
   t.equal(e.stats.inFlight(), 0)
 })
@@ -173,7 +173,7 @@ t.test('close() is idempotent and ends keep-alive connections and pending calls'
   await first.body.dump()
   e.faults.latency(10_000)
   const pending = request(`${e.url}${A100}`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } })
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await eventually('the slow call reached the emulator', () => e.stats.inFlight() === 1 || `${e.stats.inFlight()} in flight`)
   const started = Date.now()
   await Promise.all([e.close(), e.close()])
   await e.close()
