@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { finished, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
@@ -176,9 +176,11 @@ export function createUpstream (options: UpstreamOptions): Upstream {
           observer?.retry(req.system)
           continue
         }
-        // The place is ION's until its answer is read or dropped (a download is a call in progress).
+        // The place is ION's until its answer is read or dropped (a download is a call in progress). undici's body
+        // destroys itself after its end, so 'close' comes after an end, an error and a destroy alike.
         placed = false
-        finished(res.body, () => limit.release())
+        if (res.body.destroyed) limit.release()
+        else res.body.once('close', () => limit.release())
         return { statusCode: res.statusCode, headers: res.headers as IncomingHttpHeaders, body: res.body, attempts: attempt }
       }
     } catch (err) {
