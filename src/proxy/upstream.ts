@@ -197,7 +197,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
     try {
       await limit.acquire(abort => {
         const onDeadline = (): void => abort(new GatewayError('SYS_004',
-          `${limit.max} calls to ION ${SYSTEMS[req.system]} are in progress (UPSTREAM_MAX_INFLIGHT) and none ended within ${timeoutMs} ms`,
+          `${limit.max} calls to ION ${SYSTEMS[req.system]} are in progress (UPSTREAM_MAX_INFLIGHT) and none ended within the request's ${timeoutMs} ms`,
           { retryAfterS: 1 }))
         if (deadline.aborted) {
           onDeadline()
