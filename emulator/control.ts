@@ -196,6 +196,7 @@ export async function handleControl (req: IncomingMessage, res: ServerResponse, 
           revocations: stats.revocations(),
           calls: stats.calls(prefix),
           inFlight: stats.inFlight(),
+          peakInFlight: stats.peakInFlight(),
           throttled: stats.throttled(),
           liveTokens: stats.liveTokens(),
         })

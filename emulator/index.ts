@@ -103,6 +103,8 @@ export interface Emulator {
     /** Resource requests received (anything under /{ti}/M3|LN|IDM, 401s and faults included), by prefix of the raw path. */
     calls (pathPrefix?: string): number
     inFlight (): number
+    /** The most resource requests in progress at once since the last reset. */
+    peakInFlight (): number
     /** The last 200 resource requests, oldest first, whose raw target starts with the prefix. */
     requests (pathPrefix?: string): RecordedRequest[]
     /** Calls and logins refused by the quotas since the last reset. */
@@ -220,6 +222,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
   const callCounts = new Map<string, number>()
   let uncountedCalls = 0
   let inFlight = 0
+  let peakInFlight = 0
   let recorded: RecordedRequest[] = []
 
   /** Waits for the token faults; false when the connection was taken care of (reset, down, closing). */
@@ -308,6 +311,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
   async function handleResource (req: IncomingMessage, res: ServerResponse, rawPath: string, rawQuery: string, system: string): Promise<void> {
     count(rawPath)
     inFlight++
+    if (inFlight > peakInFlight) peakInFlight = inFlight
     res.once('close', () => { inFlight-- })
     const body = await readBody(req)
     recorded.push({ method: req.method ?? 'GET', url: req.url ?? '', headers: { ...req.headers }, rawHeaders: [...req.rawHeaders], body })
@@ -429,6 +433,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
         return n
       },
       inFlight: () => inFlight,
+      peakInFlight: () => peakInFlight,
       requests: (pathPrefix = '') => recorded.filter(r => r.url.startsWith(pathPrefix)),
       throttled: () => ({ ...throttled }),
       liveTokens: () => authority.liveTokens(),
@@ -438,6 +443,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
         callCounts.clear()
         uncountedCalls = 0
         recorded = []
+        peakInFlight = inFlight
         throttled.calls = throttled.logins = 0
       },
     },

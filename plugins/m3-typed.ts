@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { M3_PROGRAM_PATTERN, M3_TRANSACTION_PATTERN } from '../src/ion/m3.ts'
+import { clientGone } from '../src/proxy/client-gone.ts'
 import type { Gateway } from '../src/proxy/gateway.ts'
 import { m3InputFields } from '../src/openapi/pass-through.ts'
 import { Type } from '../src/typebox.ts'
@@ -60,6 +61,7 @@ export default async function m3Typed (app: FastifyInstance, opts: { gateway: Ga
       requestId: request.id,
       clientIp: request.ip,
       trace: (request.upstreamTrace = {}),
+      onClientGone: clientGone(reply.raw),
     })
     if (res.cacheStatus) reply.header('x-cache', res.cacheStatus)
     if (res.ageS !== undefined) reply.header('age', String(res.ageS))

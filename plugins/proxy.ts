@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../src/errors.ts'
+import { CallBudget, RedisCallBudgetStore } from '../src/proxy/call-budget.ts'
+import { clientGone } from '../src/proxy/client-gone.ts'
 import { createGateway, type Gateway, type GatewayAnswer } from '../src/proxy/gateway.ts'
 import { mergeVary } from '../src/proxy/headers.ts'
 import { requestBaseUrl } from '../src/proxy/links.ts'
@@ -43,6 +45,7 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gat
       clientIp: request.ip,
       publicBaseUrl: publicBaseUrl(request),
       trace: (request.upstreamTrace = {}),
+      onClientGone: clientGone(reply.raw),
     })),
   })
 
@@ -68,6 +71,15 @@ function sendAnswer (reply: FastifyReply, answer: GatewayAnswer): FastifyReply {
 /** The proxy: owns the undici pools (closed with the app), builds the gateway and registers its routes. */
 async function proxy (app: FastifyInstance): Promise<void> {
   const { config, gatewayMetrics: metrics } = app
+  const budget = new CallBudget({
+    ...(app.redis ? { store: new RedisCallBudgetStore(app.redis, app.redisNamespace) } : {}),
+    now: app.callBudgetClock ?? Date.now,
+    callsPerMinute: config.upstream.ionCallsPerMinute,
+    // Redis' own command timeout is 500 ms; a request waits less than that for it here.
+    storeTimeoutMs: 250,
+    log: app.log.child({ component: 'ion-call-budget' }),
+    onHeld: system => metrics.ionHolds.inc({ system }),
+  })
   const upstream = createUpstream({
     origin: new URL(config.ion.apiBaseUrl).origin,
     connections: config.upstream.connections,
@@ -75,11 +87,16 @@ async function proxy (app: FastifyInstance): Promise<void> {
     retries: config.upstream.retries,
     tokens: app.ionTokens,
     egress: config.ion.egress,
+    maxInflight: config.upstream.maxInflight,
+    budget,
     observer: {
       response: (system, status, seconds) => metrics.upstreamDuration.observe({ system, status_code: status }, seconds),
       retry: system => metrics.upstreamRetries.inc({ system }),
+      queueWait: (system, seconds) => metrics.upstreamQueueWait.observe({ system }, seconds),
     },
   })
+  metrics.sources.upstreamLoad = system => upstream.load(system)
+  metrics.sources.callBudgetUsedRatio = () => budget.usedRatio()
   app.addHook('onClose', () => upstream.close())
   const gateway = createGateway({
     apiBaseUrl: config.ion.apiBaseUrl,

@@ -28,6 +28,8 @@ export interface BuildOptions {
   logStream?: { write (line: string): unknown }
   /** Turn logging off entirely (benchmarks). */
   logger?: false
+  /** The clock of ION holds and ION_CALLS_PER_MIN (tests move it); Date.now when absent. */
+  callBudgetClock?: () => number
 }
 
 /**
@@ -55,6 +57,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('config', config)
+  app.decorate('callBudgetClock', options.callBudgetClock)
   app.decorate('gatewayMetrics', createGatewayMetrics())
   // Set by server.ts on SIGTERM: readiness turns 503 while in-flight requests finish.
   app.decorate('lifecycle', { draining: false, closing: false })
@@ -103,6 +106,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
+    callBudgetClock: (() => number) | undefined
     gatewayMetrics: GatewayMetrics
     lifecycle: { draining: boolean, closing: boolean }
   }

@@ -50,6 +50,8 @@ export const EnvSchema = Type.Object({
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30000 }),
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 64 }),
   UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
+  UPSTREAM_MAX_INFLIGHT: Type.Integer({ minimum: 1, default: 64 }),
+  ION_CALLS_PER_MIN: Type.Integer({ minimum: 0, default: 0 }),
   TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   TOKEN_REFRESH_BUFFER_MS: Type.Integer({ minimum: 0, default: 300000 }),
   TOKEN_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60000 }),
@@ -111,7 +113,11 @@ export interface Config {
   clientApiKeysFile: string | undefined
   corsOrigins: string[]
   trustProxy: TrustProxy
-  upstream: { timeoutMs: number, connections: number, retries: number }
+  /**
+   * maxInflight: requests to ION in progress per system on this replica (more wait within their deadline).
+   * ionCallsPerMinute: calls to ION per minute for the tenant, across replicas with Redis; 0 = not counted.
+   */
+  upstream: { timeoutMs: number, connections: number, retries: number, maxInflight: number, ionCallsPerMinute: number }
   /**
    * timeoutMs bounds one call to ION's token endpoint, whatever UPSTREAM_TIMEOUT_MS is. ION 401s cause at most one
    * login per reloginIntervalMs; logins of every kind stay within loginsPerMinute and loginsPerDay (cluster-wide with Redis).
@@ -201,7 +207,13 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
     clientApiKeysFile: e.CLIENT_API_KEYS_FILE,
     corsOrigins: parseList(e.CORS_ORIGINS),
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
-    upstream: { timeoutMs: e.UPSTREAM_TIMEOUT_MS, connections: e.UPSTREAM_CONNECTIONS, retries: e.UPSTREAM_RETRIES },
+    upstream: {
+      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      connections: e.UPSTREAM_CONNECTIONS,
+      retries: e.UPSTREAM_RETRIES,
+      maxInflight: e.UPSTREAM_MAX_INFLIGHT,
+      ionCallsPerMinute: e.ION_CALLS_PER_MIN,
+    },
     token: {
       timeoutMs: e.TOKEN_TIMEOUT_MS,
       refreshBufferMs: e.TOKEN_REFRESH_BUFFER_MS,

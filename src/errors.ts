@@ -13,13 +13,14 @@ export const ErrorCodes = {
   API_002: { status: 504, message: 'ION did not answer in time' },
   API_003: { status: 400, message: 'The request is invalid' },
   API_004: { status: 422, message: 'ION refused the request' },
+  API_005: { status: 429, message: 'ION\'s call budget is spent: the gateway holds calls to ION back until Retry-After' },
   API_006: { status: 413, message: 'The request body is too large' },
   API_007: { status: 408, message: 'The request did not arrive in time' },
   API_008: { status: 431, message: 'The request headers are too many or too large' },
   SYS_001: { status: 500, message: 'Cache failure' },
   SYS_002: { status: 429, message: 'Rate limit exceeded' },
   SYS_003: { status: 500, message: 'Internal error' },
-  SYS_004: { status: 503, message: 'The gateway is shutting down or overloaded' },
+  SYS_004: { status: 503, message: 'The gateway is shutting down or overloaded (too many calls to ION waiting)' },
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

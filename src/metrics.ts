@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { SYSTEM_IDS } from './proxy/systems.ts'
+import { SYSTEM_IDS, type SystemId } from './proxy/systems.ts'
 
 /**
  * The gateway's own metrics (docs/design.md "Metrics": names are a contract for the Grafana dashboard and the chart's
@@ -18,6 +18,10 @@ export interface MetricSources {
   loginBudgetUsedRatio?: () => number
   /** Redis' topology and whether its client is ready; undefined when no Redis is configured. */
   redis?: () => { mode: string, ready: boolean } | undefined
+  /** Requests to ION of a system in progress and waiting for a place (UPSTREAM_MAX_INFLIGHT), on this process. */
+  upstreamLoad?: (system: SystemId) => { inflight: number, queued: number }
+  /** Share of ION_CALLS_PER_MIN spent in the current minute, as this process last saw it (0 when off). */
+  callBudgetUsedRatio?: () => number
 }
 
 export function createGatewayMetrics (registry: Registry = new Registry()) {
@@ -47,9 +51,42 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
       labelNames: ['system'] as const,
       registers,
     }),
+    upstreamInflight: new Gauge({
+      name: name('upstream_inflight_requests'),
+      help: 'Requests to ION in progress on this process (until the answer is read), by system; at most UPSTREAM_MAX_INFLIGHT',
+      labelNames: ['system'] as const,
+      registers,
+      collect () {
+        for (const system of SYSTEM_IDS) this.set({ system }, sources.upstreamLoad?.(system).inflight ?? 0)
+      },
+    }),
+    upstreamQueueLength: new Gauge({
+      name: name('upstream_queue_length'),
+      help: 'Requests waiting for a place among UPSTREAM_MAX_INFLIGHT, by system',
+      labelNames: ['system'] as const,
+      registers,
+      collect () {
+        for (const system of SYSTEM_IDS) this.set({ system }, sources.upstreamLoad?.(system).queued ?? 0)
+      },
+    }),
+    upstreamQueueWait: new Histogram({
+      name: name('upstream_queue_wait_seconds'),
+      help: 'Time requests waited for a place among UPSTREAM_MAX_INFLIGHT (given one or not), by system; _count is the requests that waited',
+      labelNames: ['system'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    callBudgetUsedRatio: new Gauge({
+      name: name('ion_call_budget_used_ratio'),
+      help: 'Share of ION_CALLS_PER_MIN spent in the current minute by the cluster, as this process last saw it, 0..1 (0 when off)',
+      registers,
+      collect () {
+        this.set(Math.min(1, sources.callBudgetUsedRatio?.() ?? 0))
+      },
+    }),
     ionHolds: new Counter({
       name: name('ion_holds_total'),
-      help: 'Calls held back (API_005) because the ION call budget of a system was spent',
+      help: 'Calls not sent to ION (answered API_005 or stale) because ION held the system after a 429 or ION_CALLS_PER_MIN was spent',
       labelNames: ['system'] as const,
       registers,
     }),
@@ -114,7 +151,10 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
     activeConnections: new Gauge({ name: name('active_connections'), help: 'Open client connections', registers }),
   }
   // Present from the first scrape, so rate() and the alerts on them have a series before the first hold.
-  for (const system of SYSTEM_IDS) metrics.ionHolds.inc({ system }, 0)
+  for (const system of SYSTEM_IDS) {
+    metrics.ionHolds.inc({ system }, 0)
+    metrics.upstreamQueueWait.zero({ system })
+  }
   return metrics
 }
 

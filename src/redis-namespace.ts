@@ -15,6 +15,10 @@ export interface RedisNamespace {
   readonly rateLimit: string
   /** Prefix of the ION token and its refresh lock. */
   readonly token: string
+  /** Prefix of ION's holds after a 429, one key per system (`hold:M3`). */
+  readonly hold: string
+  /** Prefix of the ION_CALLS_PER_MIN counts, one key per minute (`calls:<window start, ms>`). */
+  readonly calls: string
 }
 
 /** Characters that could end the tenant part early or open a Cluster hash tag are percent-encoded. */
@@ -26,5 +30,5 @@ export function redisNamespace (keyPrefix: string, ion: { tenant: string, apiBas
   if (/[{}]/.test(keyPrefix)) throw new Error('the Redis key prefix may not contain { or } (Cluster hash tags)')
   const urlHash = createHash('sha256').update(ion.apiBaseUrl).digest('hex').slice(0, 8)
   const root = `${keyPrefix}${tenantPart(ion.tenant)}:${urlHash}:`
-  return { root, cache: `${root}cache:`, rateLimit: `${root}ratelimit:`, token: `${root}token:` }
+  return { root, cache: `${root}cache:`, rateLimit: `${root}ratelimit:`, token: `${root}token:`, hold: `${root}hold:`, calls: `${root}calls:` }
 }

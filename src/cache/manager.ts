@@ -84,7 +84,8 @@ export interface ResponseCache {
   readonly driverName: string
 }
 
-const STALE_ON_CODES = new Set(['API_001', 'API_002', 'AUTH_003'])
+// API_005: ION is held (its 429) or the minute's calls are spent; a stored answer is better than a refusal.
+const STALE_ON_CODES = new Set(['API_001', 'API_002', 'API_005', 'AUTH_003'])
 const STALE_ON_STATUS = new Set([500, 502, 503, 504])
 // HEAD calls in flight are shared under their own name: a GET cannot use a HEAD's answer (it has no body).
 const HEAD_FLIGHT = 'HEAD\u0000'

@@ -16,8 +16,8 @@ export function codesForStatus (status: number): ErrorCode[] {
 export const DOOR_STATUSES = [400, 408, 413, 414, 417, 431, 500, 503] as const
 /** Statuses of operations that need an API key and spend a rate-limit budget. */
 export const KEYED_STATUSES = [401, 403, 429] as const
-/** Statuses of operations that call ION. */
-export const UPSTREAM_STATUSES = [502, 503, 504] as const
+/** Statuses of operations that call ION (429: API_005, ION's call budget is spent). */
+export const UPSTREAM_STATUSES = [429, 502, 503, 504] as const
 
 export const HEADERS: Record<string, JsonObject> = {
   XRequestId: { description: 'The request id (yours when you sent a valid one); quote it when reporting a problem', schema: { type: 'string' } },

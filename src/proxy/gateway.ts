@@ -57,6 +57,8 @@ export interface ClientRequest {
   publicBaseUrl?: string
   /** Filled with what happened upstream, for the request log line. */
   trace?: UpstreamTrace
+  /** See ForwardRequest: a client that leaves while its call waits for a place gives the place up. */
+  onClientGone?: (listener: () => void) => () => void
 }
 
 export interface GatewayAnswer {
@@ -76,6 +78,7 @@ export interface M3ExecuteRequest {
   requestId: string
   clientIp: string
   trace?: UpstreamTrace
+  onClientGone?: (listener: () => void) => () => void
 }
 
 export interface M3ExecuteAnswer {
@@ -91,6 +94,15 @@ export interface Gateway {
   m3Execute (request: M3ExecuteRequest): Promise<M3ExecuteAnswer>
 }
 
+/**
+ * A body the gateway changed is no longer the bytes ION's strong ETag names; it still means the same resource state,
+ * so the tag becomes weak (`W/`): If-None-Match still matches it, and a client never takes it for a byte-exact copy.
+ */
+function weakETag (headers: Record<string, string | string[]>): { etag?: string } {
+  const etag = headers.etag
+  return typeof etag === 'string' && !etag.startsWith('W/') ? { etag: `W/${etag}` } : {}
+}
+
 /** A request on its way to ION, its path already guarded. */
 interface UpstreamCall {
   method: string
@@ -102,6 +114,7 @@ interface UpstreamCall {
   requestId: string
   clientIp: string
   trace: UpstreamTrace | undefined
+  onClientGone: ((listener: () => void) => () => void) | undefined
   /** Replaces the system's own say on storing an answer (the typed route reads the body it is shown). */
   storable?: (body: Buffer) => boolean
 }
@@ -135,6 +148,7 @@ export function createGateway (options: GatewayOptions): Gateway {
       requestId: request.requestId,
       clientIp: request.clientIp,
       trace: request.trace,
+      onClientGone: request.onClientGone,
     })
     return withGatewayLinks(system, answer, request.publicBaseUrl)
   }
@@ -159,14 +173,17 @@ export function createGateway (options: GatewayOptions): Gateway {
     const replacements = gatewayLinkReplacements(options.apiBaseUrl, publicBaseUrl)
     if (Buffer.isBuffer(answer.body)) {
       const body = replaceAll(answer.body, replacements)
-      if (body !== answer.body && headers['content-length'] !== undefined) headers = { ...headers, 'content-length': String(body.length) }
+      if (body !== answer.body) {
+        headers = { ...headers, ...weakETag(headers) }
+        if (headers['content-length'] !== undefined) headers['content-length'] = String(body.length)
+      }
       return { ...answer, headers, body }
     }
-    // Streamed: the rewritten length is known only at the end.
+    // Streamed: the rewritten length is known only at the end, and whether anything changes too (ETag made weak).
     const { 'content-length': _length, ...unsized } = headers
     const rewriter = createReplaceStream(replacements)
     pipeline(answer.body, rewriter, () => {})
-    return { ...answer, headers: unsized, body: rewriter }
+    return { ...answer, headers: { ...unsized, ...weakETag(unsized) }, body: rewriter }
   }
 
   async function m3Execute (request: M3ExecuteRequest): Promise<M3ExecuteAnswer> {
@@ -182,6 +199,7 @@ export function createGateway (options: GatewayOptions): Gateway {
       requestId: request.requestId,
       clientIp: request.clientIp,
       trace: request.trace,
+      onClientGone: request.onClientGone,
       storable: body => {
         seen = { body, answer: readM3Answer(body) }
         return isStorableM3Answer(seen.answer)
@@ -209,6 +227,7 @@ export function createGateway (options: GatewayOptions): Gateway {
         requestId: c.requestId,
         clientIp: c.clientIp,
         retryable,
+        ...(c.onClientGone ? { onClientGone: c.onClientGone } : {}),
       })
       if (c.trace) {
         c.trace.statusCode = res.statusCode

@@ -3,10 +3,12 @@ import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
+import type { CallBudget } from './call-budget.ts'
 import { RequestDeadline } from './deadline.ts'
 import { createIonDispatcher, DIRECT, type Egress } from './egress.ts'
 import { upstreamRequestHeaders } from './headers.ts'
-import { SYSTEM_IDS, type SystemId } from './systems.ts'
+import { InflightLimit } from './inflight-limit.ts'
+import { SYSTEM_IDS, SYSTEMS, type SystemId } from './systems.ts'
 import { isRetryableTransportError, mapTransportError } from './transport-errors.ts'
 
 /** What the proxy needs of the token manager. */
@@ -21,6 +23,8 @@ export interface TokenSource {
 export interface UpstreamObserver {
   response (system: SystemId, statusCode: number, seconds: number): void
   retry (system: SystemId): void
+  /** A request waited `seconds` for a place among UPSTREAM_MAX_INFLIGHT (given one or not). */
+  queueWait? (system: SystemId, seconds: number): void
 }
 
 export interface UpstreamOptions {
@@ -35,6 +39,10 @@ export interface UpstreamOptions {
   /** The way to ION: forward proxy, NO_PROXY, private CA (certificates are always verified). Default: direct. */
   egress?: Egress
   random?: () => number
+  /** UPSTREAM_MAX_INFLIGHT: requests to ION in progress per system; more wait in arrival order. Default: no bound. */
+  maxInflight?: number
+  /** Holds after ION 429s and ION_CALLS_PER_MIN; absent: ION is always called. */
+  budget?: CallBudget
 }
 
 export interface ForwardRequest {
@@ -49,6 +57,11 @@ export interface ForwardRequest {
   clientIp: string
   /** Idempotent read: may be retried on transport errors and 502/503/504. */
   retryable: boolean
+  /**
+   * Calls `listener` when the client goes away before its answer; returns the unsubscribe. Asked only while the
+   * request waits for a place (UPSTREAM_MAX_INFLIGHT): a client that left gives its place up.
+   */
+  onClientGone? (listener: () => void): () => void
 }
 
 export interface ForwardResponse {
@@ -60,6 +73,8 @@ export interface ForwardResponse {
 
 export interface Upstream {
   forward (request: ForwardRequest): Promise<ForwardResponse>
+  /** Requests to ION of `system` in progress and waiting for a place, on this replica. */
+  load (system: SystemId): { inflight: number, queued: number }
   close (): Promise<void>
 }
 
@@ -71,13 +86,19 @@ const BACKOFF_CAP_MS = 1000
  * Forwards requests to ION over one keep-alive undici Pool per system (a slow IDM download cannot starve M3), or one
  * ProxyAgent per system when an egress proxy applies,
  * with the service token, one deadline, retries for reads only, and one transparent retry after an ION 401.
+ * At most `maxInflight` requests per system are in progress (from the first attempt until ION's body is read or
+ * dropped); others wait within their deadline. While ION holds a system (after its 429) or the minute's calls are
+ * spent, ION is not called (CallsHeldError, API_005).
  */
 export function createUpstream (options: UpstreamOptions): Upstream {
-  const { timeoutMs, retries, tokens, observer } = options
+  const { timeoutMs, retries, tokens, observer, budget } = options
+  const maxInflight = options.maxInflight ?? Number.MAX_SAFE_INTEGER
   const random = options.random ?? Math.random
   const { origin } = options
   const pools = new Map<SystemId, Dispatcher>()
+  const limits = new Map<SystemId, InflightLimit>()
   for (const system of SYSTEM_IDS) {
+    limits.set(system, new InflightLimit(maxInflight))
     pools.set(system, createIonDispatcher(origin, options.egress ?? DIRECT, {
       connections: options.connections,
       pipelining: 1,
@@ -95,13 +116,24 @@ export function createUpstream (options: UpstreamOptions): Upstream {
     const deadlineAt = performance.now() + timeoutMs
     const deadline = new RequestDeadline(timeoutMs)
     const canReplayBody = req.body === undefined || Buffer.isBuffer(req.body)
+    const limit = limits.get(req.system) as InflightLimit
     let attempt = 0
     let tokenRetried = false
+    let placed = false
 
     try {
+      const holdCheck = budget?.checkHold(req.system)
+      if (holdCheck) await holdCheck
+      if (!limit.tryAcquire()) await waitForPlace(limit, req, deadline)
+      placed = true
       for (;;) {
         attempt++
         const token = tokens.peekAccessToken?.() ?? await withDeadline(tokens.getAccessToken(), deadline.signal, timeoutMs)
+        if (budget) {
+          // A hold may have begun while this request waited; every attempt is one ION call of the minute's count.
+          budget.assertNotHeld(req.system)
+          if (budget.counting) await budget.takeCall(req.system)
+        }
         const attemptStarted = performance.now()
         let res: Dispatcher.ResponseData
         try {
@@ -123,6 +155,8 @@ export function createUpstream (options: UpstreamOptions): Upstream {
           throw mapped
         }
         observer?.response(req.system, res.statusCode, (performance.now() - attemptStarted) / 1000)
+        // Relayed as ION sent it (its body and Retry-After are ION's word); the calls after it are held.
+        if (res.statusCode === 429 && budget) await budget.tooManyRequests(req.system, res.headers['retry-after'])
 
         if (res.statusCode === 401) {
           await discard(res.body)
@@ -142,12 +176,42 @@ export function createUpstream (options: UpstreamOptions): Upstream {
           observer?.retry(req.system)
           continue
         }
+        // The place is ION's until its answer is read or dropped (a download is a call in progress). undici's body
+        // destroys itself after its end, so 'close' comes after an end, an error and a destroy alike.
+        placed = false
+        if (res.body.destroyed) limit.release()
+        else res.body.once('close', () => limit.release())
         return { statusCode: res.statusCode, headers: res.headers as IncomingHttpHeaders, body: res.body, attempts: attempt }
       }
     } catch (err) {
+      if (placed) limit.release()
       throw mapTransportError(err, timeoutMs, deadline.aborted)
     } finally {
       deadline.clear()
+    }
+  }
+
+  /** Waits in line for a place; SYS_004 when the deadline passes first, and the line is left when the client goes. */
+  async function waitForPlace (limit: InflightLimit, req: ForwardRequest, deadline: RequestDeadline): Promise<void> {
+    const queuedAt = performance.now()
+    try {
+      await limit.acquire(abort => {
+        const onDeadline = (): void => abort(new GatewayError('SYS_004',
+          `${limit.max} calls to ION ${SYSTEMS[req.system]} are in progress (UPSTREAM_MAX_INFLIGHT) and none ended within the request's ${timeoutMs} ms`,
+          { retryAfterS: 1 }))
+        if (deadline.aborted) {
+          onDeadline()
+          return () => {}
+        }
+        deadline.once('abort', onDeadline)
+        const stopWatchingClient = req.onClientGone?.(() => abort(new GatewayError('SYS_004', 'The client went away while its call to ION waited')))
+        return () => {
+          deadline.off('abort', onDeadline)
+          stopWatchingClient?.()
+        }
+      })
+    } finally {
+      observer?.queueWait?.(req.system, (performance.now() - queuedAt) / 1000)
     }
   }
 
@@ -165,6 +229,10 @@ export function createUpstream (options: UpstreamOptions): Upstream {
 
   return {
     forward,
+    load (system) {
+      const limit = limits.get(system) as InflightLimit
+      return { inflight: limit.active, queued: limit.queued }
+    },
     async close () {
       if (closed) return
       closed = true

@@ -83,6 +83,9 @@ t.test('inFlight counts the resource calls being handled', async t => {
   await eventually('both calls are in flight', () => e.stats.inFlight() === 2 || `${e.stats.inFlight()}`)
   await pending
   t.equal(e.stats.inFlight(), 0)
+  t.equal(e.stats.peakInFlight(), 2, 'the peak is kept')
+  e.stats.reset()
+  t.equal(e.stats.peakInFlight(), 0, 'and reset to what is in flight now')
 })
 
 t.test('HTTP controls: stats, faults, requests, ionapi and reset drive the same state', async t => {
@@ -98,6 +101,7 @@ t.test('HTTP controls: stats, faults, requests, ionapi and reset drive the same 
     revocations: 0,
     calls: 2,
     inFlight: 0,
+    peakInFlight: 1,
     throttled: { calls: 0, logins: 0 },
     liveTokens: 1,
   })

@@ -22,6 +22,8 @@ export interface GatewayOptions {
   emulator?: Emulator
   emulatorOptions?: EmulatorOptions
   listen?: boolean
+  /** The clock of ION holds and ION_CALLS_PER_MIN (BuildOptions.callBudgetClock). */
+  callBudgetClock?: () => number
 }
 
 /** The real app against a real ION emulator over HTTP, both on port 0, closed in teardown. */
@@ -41,7 +43,7 @@ export async function startGateway (t: Test, options: GatewayOptions = {}): Prom
     },
   })
   const config = testConfig({ LOG_LEVEL: 'info', CACHE_DRIVER: 'none', ...options.env }, emulator.ionapi)
-  const app = await buildApp(config, { logStream })
+  const app = await buildApp(config, { logStream, ...(options.callBudgetClock ? { callBudgetClock: options.callBudgetClock } : {}) })
   t.teardown(() => app.close())
   let url = ''
   if (options.listen !== false) {

@@ -30,12 +30,13 @@ t.test('every error status lists exactly the registry codes answered with it', a
   t.same(codesForStatus(502), ['AUTH_001', 'AUTH_002', 'API_001'])
   t.same(codesForStatus(503), ['AUTH_003', 'SYS_004'])
   t.same(codesForStatus(414), ['API_003'])
-  t.same(codesForStatus(429), ['SYS_002'])
+  t.same(codesForStatus(429), ['API_005', 'SYS_002'])
   const r429 = errorResponse(429)
   t.ok(r429.headers?.['Retry-After'] && r429.headers['RateLimit-Remaining'] && r429.headers['x-request-id'])
   const media = r429.content?.['application/json'] as { examples: Record<string, { value: { error: { code: string } } }> }
-  t.same(Object.keys(media.examples), ['SYS_002'])
+  t.same(Object.keys(media.examples), ['API_005', 'SYS_002'])
   t.equal(media.examples.SYS_002?.value.error.code, 'SYS_002')
+  t.equal(media.examples.API_005?.value.error.code, 'API_005')
 })
 
 t.test('finishDocument: operationIds, error responses, headers, templates, free-form fields, version', async t => {
