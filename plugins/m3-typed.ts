@@ -60,6 +60,7 @@ export default async function m3Typed (app: FastifyInstance, opts: { gateway: Ga
       requestId: request.id,
       clientIp: request.ip,
       trace: (request.upstreamTrace = {}),
+      tracer: request.serverSpan ?? undefined,
     })
     if (res.cacheStatus) reply.header('x-cache', res.cacheStatus)
     if (res.ageS !== undefined) reply.header('age', String(res.ageS))

@@ -43,6 +43,7 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gat
       clientIp: request.ip,
       publicBaseUrl: publicBaseUrl(request),
       trace: (request.upstreamTrace = {}),
+      tracer: request.serverSpan ?? undefined,
     })),
   })
 

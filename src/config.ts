@@ -64,6 +64,16 @@ export const EnvSchema = Type.Object({
   HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10000 }),
   REQUEST_BODY_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30000 }),
   MAX_CONNECTIONS: Type.Integer({ minimum: 0, default: 0 }),
+  // OpenTelemetry's standard variables (tracing is on when an OTLP endpoint is set); "" counts as unset.
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^(https?://|$)' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^(https?://|$)' })),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String()),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: Type.Optional(Type.String()),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'ion-gateway' }),
+  OTEL_TRACES_SAMPLER: StringEnum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], 'parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000 }),
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -72,6 +82,22 @@ export type EnvInput = Record<string, string | undefined>
 export type LogLevel = Env['LOG_LEVEL']
 export type CacheDriverName = Env['CACHE_DRIVER']
 export type TrustProxy = boolean | string[]
+
+export type TracesSampler = Env['OTEL_TRACES_SAMPLER']
+
+/** Where and how spans are exported (OTLP/HTTP); absent when tracing is off. */
+export interface TracingConfig {
+  /** The traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`. */
+  url: string
+  /** Sent with every export (often a collector's API key): never logged. */
+  headers: Record<string, string>
+  serviceName: string
+  sampler: TracesSampler
+  /** The ratio of the traceidratio samplers (root spans). */
+  samplerRatio: number
+  /** The batch processor's export interval. */
+  scheduledDelayMs: number
+}
 
 export interface HostPort { host: string, port: number }
 interface RedisAuth { username?: string, password?: string, tls: boolean }
@@ -120,6 +146,8 @@ export interface Config {
   /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
   maxEventLoopDelayMs: number
   requestLimits: RequestLimits
+  /** OpenTelemetry traces; undefined (off) unless an OTLP endpoint is set. */
+  tracing: TracingConfig | undefined
 }
 
 /** What a client may send: refused at the edge, before anything reaches ION. */
@@ -219,6 +247,7 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
       requestBodyTimeoutMs: e.REQUEST_BODY_TIMEOUT_MS,
       maxConnections: e.MAX_CONNECTIONS,
     },
+    tracing: resolveTracing(e),
   }
   return deepFreeze(config)
 }
@@ -310,6 +339,50 @@ function resolveEgress (e: Env): Egress {
     egress.ca = pem
   }
   return egress
+}
+
+/** OTLP endpoint, headers, service name and sampler. Messages never echo a URL or a header: either may hold a key. */
+function resolveTracing (e: Env): TracingConfig | undefined {
+  const specific = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined
+  const general = e.OTEL_EXPORTER_OTLP_ENDPOINT || undefined
+  if (e.OTEL_SDK_DISABLED || (specific === undefined && general === undefined)) return undefined
+  const url = specific ?? `${(general as string).replace(/\/+$/, '')}/v1/traces`
+  try {
+    if (!new URL(url).hostname) throw new Error('no host')
+  } catch {
+    throw new ConfigError(`Invalid environment: ${specific !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT'} must be an http(s) URL`)
+  }
+  return {
+    url,
+    headers: {
+      ...parseOtlpHeaders('OTEL_EXPORTER_OTLP_HEADERS', e.OTEL_EXPORTER_OTLP_HEADERS),
+      ...parseOtlpHeaders('OTEL_EXPORTER_OTLP_TRACES_HEADERS', e.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+    },
+    serviceName: e.OTEL_SERVICE_NAME,
+    sampler: e.OTEL_TRACES_SAMPLER,
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    scheduledDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+  }
+}
+
+/** `name=value,name2=value2`, values percent-decoded (the OpenTelemetry format). */
+function parseOtlpHeaders (name: string, value: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const entry of parseList(value)) {
+    const eq = entry.indexOf('=')
+    const key = eq > 0 ? entry.slice(0, eq).trim() : ''
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(entry.slice(eq + 1).trim())
+    } catch {
+      decoded = ''
+    }
+    if (!/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/.test(key) || decoded === '' || /[\r\n]/.test(decoded)) {
+      throw new ConfigError(`Invalid environment: ${name} must be a comma list of name=value (percent-encoded values)`)
+    }
+    headers[key.toLowerCase()] = decoded
+  }
+  return headers
 }
 
 /** The one Redis topology the environment names; more than one stops the boot. */

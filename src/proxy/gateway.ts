@@ -6,6 +6,7 @@ import { requestDirectives } from '../cache/policy.ts'
 import { GatewayError } from '../errors.ts'
 import { isStorableM3Answer, m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
 import type { UpstreamTrace } from '../request-log.ts'
+import type { IonCallTracer } from '../telemetry/spans.ts'
 import { clientResponseHeaders } from './headers.ts'
 import { createReplaceStream, gatewayLinkReplacements, gatewayLocation, isJsonMediaType, locationBases, replaceAll } from './links.ts'
 import { forwardableBody } from './request-body.ts'
@@ -57,6 +58,8 @@ export interface ClientRequest {
   publicBaseUrl?: string
   /** Filled with what happened upstream, for the request log line. */
   trace?: UpstreamTrace
+  /** The request's span when tracing is on: the parent of its ION calls. */
+  tracer?: IonCallTracer | undefined
 }
 
 export interface GatewayAnswer {
@@ -76,6 +79,7 @@ export interface M3ExecuteRequest {
   requestId: string
   clientIp: string
   trace?: UpstreamTrace
+  tracer?: IonCallTracer | undefined
 }
 
 export interface M3ExecuteAnswer {
@@ -102,6 +106,7 @@ interface UpstreamCall {
   requestId: string
   clientIp: string
   trace: UpstreamTrace | undefined
+  tracer: IonCallTracer | undefined
   /** Replaces the system's own say on storing an answer (the typed route reads the body it is shown). */
   storable?: (body: Buffer) => boolean
 }
@@ -135,6 +140,7 @@ export function createGateway (options: GatewayOptions): Gateway {
       requestId: request.requestId,
       clientIp: request.clientIp,
       trace: request.trace,
+      tracer: request.tracer,
     })
     return withGatewayLinks(system, answer, request.publicBaseUrl)
   }
@@ -182,6 +188,7 @@ export function createGateway (options: GatewayOptions): Gateway {
       requestId: request.requestId,
       clientIp: request.clientIp,
       trace: request.trace,
+      tracer: request.tracer,
       storable: body => {
         seen = { body, answer: readM3Answer(body) }
         return isStorableM3Answer(seen.answer)
@@ -209,6 +216,7 @@ export function createGateway (options: GatewayOptions): Gateway {
         requestId: c.requestId,
         clientIp: c.clientIp,
         retryable,
+        tracer: c.tracer,
       })
       if (c.trace) {
         c.trace.statusCode = res.statusCode

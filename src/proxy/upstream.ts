@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
+import type { IonCallTracer } from '../telemetry/spans.ts'
 import { RequestDeadline } from './deadline.ts'
 import { createIonDispatcher, DIRECT, type Egress } from './egress.ts'
 import { upstreamRequestHeaders } from './headers.ts'
@@ -49,6 +50,8 @@ export interface ForwardRequest {
   clientIp: string
   /** Idempotent read: may be retried on transport errors and 502/503/504. */
   retryable: boolean
+  /** Present when tracing is on: one CLIENT span per request sent to ION. */
+  tracer?: IonCallTracer | undefined
 }
 
 export interface ForwardResponse {
@@ -96,6 +99,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
     const deadline = new RequestDeadline(timeoutMs)
     const canReplayBody = req.body === undefined || Buffer.isBuffer(req.body)
     let attempt = 0
+    let sent = 0
     let tokenRetried = false
 
     try {
@@ -103,18 +107,23 @@ export function createUpstream (options: UpstreamOptions): Upstream {
         attempt++
         const token = tokens.peekAccessToken?.() ?? await withDeadline(tokens.getAccessToken(), deadline.signal, timeoutMs)
         const attemptStarted = performance.now()
+        const headers = withBodyLength(upstreamRequestHeaders(req.headers, { token, requestId: req.requestId, clientIp: req.clientIp }), req)
+        const span = req.tracer?.ionAttempt({ system: req.system, method: req.method, path: req.path, resendCount: sent })
+        span?.inject(headers)
+        sent++
         let res: Dispatcher.ResponseData
         try {
           res = await pool.request({
             origin,
             method: req.method as Dispatcher.HttpMethod,
             path: req.path,
-            headers: withBodyLength(upstreamRequestHeaders(req.headers, { token, requestId: req.requestId, clientIp: req.clientIp }), req),
+            headers,
             body: req.body,
             signal: deadline,
           })
         } catch (err) {
           const mapped = mapTransportError(err, timeoutMs, deadline.aborted)
+          span?.fail(mapped.code)
           if (!deadline.aborted && req.retryable && attempt <= retries && isRetryableTransportError(err) &&
             await backoff(attempt, deadlineAt, deadline)) {
             observer?.retry(req.system)
@@ -123,6 +132,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
           throw mapped
         }
         observer?.response(req.system, res.statusCode, (performance.now() - attemptStarted) / 1000)
+        span?.end(res.statusCode)
 
         if (res.statusCode === 401) {
           await discard(res.body)
