@@ -29,7 +29,8 @@ export interface IonAttemptSpan {
 
 /** The token client's side: one span per token request to ION (a login), a trace of its own. */
 export interface TokenCallTracer {
-  tokenCall (grant: string): TokenCallSpan
+  /** `url` is the token endpoint (`pu` + `ot` of the .ionapi file: no secret in it). */
+  tokenCall (grant: string, url: string): TokenCallSpan
 }
 
 export interface TokenCallSpan {

@@ -162,10 +162,17 @@ export function createTracing (config: TracingConfig, options: TracingOptions): 
     }
   }
 
-  function tokenCall (grant: string): TokenCallSpan {
+  /** A login is shared by every request waiting for the token (and often runs in the background): its own trace. */
+  function tokenCall (grant: string, url: string): TokenCallSpan {
+    const endpoint = new URL(url)
     const span = tracer.startSpan('ION token', {
       kind: SpanKind.CLIENT,
-      attributes: { [ATTR_HTTP_REQUEST_METHOD]: 'POST', [ATTR_ION_TOKEN_GRANT]: grant },
+      attributes: {
+        [ATTR_HTTP_REQUEST_METHOD]: 'POST',
+        [ATTR_SERVER_ADDRESS]: endpoint.hostname,
+        [ATTR_URL_FULL]: endpoint.origin + endpoint.pathname,
+        [ATTR_ION_TOKEN_GRANT]: grant,
+      },
     }, ROOT_CONTEXT)
     const { end, fail } = clientSpan(span, ROOT_CONTEXT)
     return { end, fail }

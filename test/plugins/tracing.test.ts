@@ -122,7 +122,7 @@ t.test('retries get one CLIENT span each; a transport failure marks both spans a
   t.same(attempts.map(s => [s.statusCode, s.attributes['error.type']]), [[ERROR, 'API_001'], [ERROR, 'API_001']])
 })
 
-t.test('no secret reaches a span: not the ION token, the client secret, an API key or a secret query value', async t => {
+t.test('the login has its span; no secret reaches a span: not the ION token, the client secret, an API key or a secret query value', async t => {
   const { gw, otlp } = await tracedGateway(t, { OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=collector%20secret' })
   const res = await get(`${gw.url}${ITEM}&api_key=QUERYSECRET`, { 'x-api-key': 'KEYSECRET', authorization: 'Bearer CLIENTBEARER' })
   t.equal(res.status, 200)
@@ -130,6 +130,11 @@ t.test('no secret reaches a span: not the ION token, the client secret, an API k
   t.match(String(server.attributes['url.query']), /api_key=\[redacted\]/)
   t.match(String(ion[0]?.attributes['url.full']), /api_key=\[redacted\]/)
   t.equal(otlp.headers[0]?.['x-collector-key'], 'collector secret', 'the exporter sends OTEL_EXPORTER_OTLP_HEADERS')
+  await eventually('the login\'s span exported', () => otlp.spans.some(s => s.name === 'ION token'))
+  const login = otlp.spans.find(s => s.name === 'ION token') as ReceivedSpan
+  t.equal(login.kind, CLIENT)
+  t.equal(login.parentSpanId, '', 'a login is a trace of its own (shared by every request waiting for it)')
+  t.match(login.attributes, { 'ion.token.grant': 'password', 'http.response.status_code': 200, 'http.request.method': 'POST' })
   const token = gw.app.ionTokens.peekAccessToken()
   t.ok(token)
   const everything = otlp.bodies.join('\n')
