@@ -72,7 +72,7 @@ export const EnvSchema = Type.Object({
   OTEL_EXPORTER_OTLP_TRACES_HEADERS: Type.Optional(Type.String()),
   OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'ion-gateway' }),
   OTEL_TRACES_SAMPLER: StringEnum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], 'parentbased_always_on'),
-  OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1 }),
   OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000 }),
 })
 
@@ -360,7 +360,7 @@ function resolveTracing (e: Env): TracingConfig | undefined {
     },
     serviceName: e.OTEL_SERVICE_NAME,
     sampler: e.OTEL_TRACES_SAMPLER,
-    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG,
     scheduledDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
   }
 }
