@@ -14,7 +14,13 @@ async function tracing (app: FastifyInstance): Promise<void> {
   const config = app.config.tracing
   if (!config) return
 
-  const tracer = createTracing(config, { ionOrigin: new URL(app.config.ion.apiBaseUrl).origin, serviceVersion: packageVersion() })
+  const log = app.log.child({ component: 'tracing' })
+  const tracer = createTracing(config, {
+    ionOrigin: new URL(app.config.ion.apiBaseUrl).origin,
+    serviceVersion: packageVersion(),
+    onExportFailing: reason => log.warn({ reason }, 'trace export to the OTLP endpoint failing: spans are dropped'),
+    onExportRecovered: () => log.info('trace export to the OTLP endpoint recovered'),
+  })
   app.decorate('tracing', tracer)
   app.log.info({ serviceName: config.serviceName, sampler: config.sampler }, 'OpenTelemetry tracing on (OTLP/HTTP)')
 

@@ -74,6 +74,7 @@ export const EnvSchema = Type.Object({
   OTEL_TRACES_SAMPLER: StringEnum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], 'parentbased_always_on'),
   OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1 }),
   OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000 }),
+  OTEL_EXPORTER_OTLP_TIMEOUT: Type.Integer({ minimum: 1, default: 10000 }),
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -97,6 +98,8 @@ export interface TracingConfig {
   samplerRatio: number
   /** The batch processor's export interval. */
   scheduledDelayMs: number
+  /** One export, its retries included; also bounds the last export at shutdown. */
+  exportTimeoutMs: number
 }
 
 export interface HostPort { host: string, port: number }
@@ -362,6 +365,7 @@ function resolveTracing (e: Env): TracingConfig | undefined {
     sampler: e.OTEL_TRACES_SAMPLER,
     samplerRatio: e.OTEL_TRACES_SAMPLER_ARG,
     scheduledDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+    exportTimeoutMs: e.OTEL_EXPORTER_OTLP_TIMEOUT,
   }
 }
 

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, defaultTextMapSetter, trace, type Attributes, type Context, type Span } from '@opentelemetry/api'
-import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources'
 import {
@@ -68,6 +68,10 @@ export interface TracingOptions {
   serviceVersion?: string
   /** Replaces the OTLP/HTTP exporter (tests of this module). */
   exporter?: SpanExporter
+  /** Exports started failing (spans are being dropped): once, until one succeeds again. Never a URL or header. */
+  onExportFailing?: (reason: string) => void
+  /** An export succeeded after failures. */
+  onExportRecovered?: () => void
 }
 
 /**
@@ -76,7 +80,9 @@ export interface TracingOptions {
  * `traceparent`/`tracestate` continue the caller's trace; ION receives the `traceparent` of its CLIENT span.
  */
 export function createTracing (config: TracingConfig, options: TracingOptions): Tracing {
-  const exporter = options.exporter ?? new OTLPTraceExporter({ url: config.url, headers: { ...config.headers } })
+  const exporter = watchExports(
+    options.exporter ?? new OTLPTraceExporter({ url: config.url, headers: { ...config.headers }, timeoutMillis: config.exportTimeoutMs }),
+    options)
   const provider = new BasicTracerProvider({
     resource: defaultResource().merge(resourceFromAttributes({
       [ATTR_SERVICE_NAME]: config.serviceName,
@@ -182,8 +188,46 @@ export function createTracing (config: TracingConfig, options: TracingOptions): 
     startServerSpan,
     tokenCall,
     flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    // The last export gets its timeout (retries included) and a second; a collector that is down must not hold the
+    // gateway's shutdown, nor fail it.
+    shutdown: async () => {
+      let timer: NodeJS.Timeout | undefined
+      const bound = new Promise<void>(resolve => { timer = setTimeout(resolve, config.exportTimeoutMs + 1000) })
+      try {
+        await Promise.race([provider.shutdown().catch(() => {}), bound])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
   }
+}
+
+/** Reports the exporter's failures and recoveries (the SDK only tells its own diagnostic logger, off by default). */
+function watchExports (exporter: SpanExporter, options: Pick<TracingOptions, 'onExportFailing' | 'onExportRecovered'>): SpanExporter {
+  let failing = false
+  return {
+    export (spans, resultCallback) {
+      exporter.export(spans, result => {
+        if (result.code === ExportResultCode.SUCCESS) {
+          if (failing) options.onExportRecovered?.()
+          failing = false
+        } else if (!failing) {
+          failing = true
+          options.onExportFailing?.(errorReason(result.error))
+        }
+        resultCallback(result)
+      })
+    },
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+  }
+}
+
+/** A code or a class name: an exporter's message may quote the collector URL, which may carry credentials. */
+function errorReason (error: Error | undefined): string {
+  const code = (error as { code?: unknown } | undefined)?.code
+  const reason = typeof code === 'string' || typeof code === 'number' ? String(code) : error?.name ?? 'unknown'
+  return /^[A-Za-z0-9_]{1,40}$/.test(reason) ? reason : 'Error'
 }
 
 /** OTEL_TRACES_SAMPLER with OTEL_TRACES_SAMPLER_ARG, as the specification defines them. */

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts'
-import { eventually } from '../helpers/wait.ts'
+import { eventually, freePort } from '../helpers/wait.ts'
 
 const M3 = '/ACME_TST/M3'
 const ITEM = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
@@ -163,4 +163,24 @@ t.test('tracing off: no traceparent goes to ION, a caller\'s own passes through 
   const [first, second] = gw.emulator.stats.requests(`${M3}/m3api-rest`)
   t.notOk(first && 'traceparent' in first.headers, 'the gateway adds no traceparent')
   t.equal(second?.headers.traceparent, passed)
+})
+
+t.test('a collector that is down costs spans, not requests: one warning without its URL, and the shutdown is not held', async t => {
+  const port = await freePort()
+  const gw = await startGateway(t, {
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://user:URLSECRET@127.0.0.1:${port}`,
+      OTEL_BSP_SCHEDULE_DELAY: '20',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '300',
+      LOG_LEVEL: 'warn',
+    },
+  })
+  for (let i = 0; i < 3; i++) t.equal((await get(gw.url + ITEM)).status, 200)
+  const failing = () => gw.logs.filter(l => String(l.msg).startsWith('trace export to the OTLP endpoint failing'))
+  await eventually('the failing export is reported', () => failing().length > 0 || `${gw.logs.length} log lines`)
+  for (let i = 0; i < 3; i++) t.equal((await get(gw.url + ITEM)).status, 200)
+  await gw.app.close()
+  t.equal(failing().length, 1, `reported once until it recovers: ${JSON.stringify(failing())}`)
+  t.equal(failing()[0]?.reason, 'ECONNREFUSED')
+  t.notMatch(gw.logText(), /URLSECRET|127\.0\.0\.1:\d+\/v1/, 'no collector URL in the logs')
 })

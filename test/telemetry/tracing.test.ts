@@ -28,6 +28,7 @@ t.test('configuration: off by default, on with an OTLP endpoint, the standard va
     sampler: 'parentbased_always_on',
     samplerRatio: 1,
     scheduledDelayMs: 5000,
+    exportTimeoutMs: 10000,
   })
   const specific = testConfig({
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
@@ -37,6 +38,7 @@ t.test('configuration: off by default, on with an OTLP endpoint, the standard va
     OTEL_SERVICE_NAME: 'gw-prd',
     OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
     OTEL_TRACES_SAMPLER_ARG: '0.25',
+    OTEL_EXPORTER_OTLP_TIMEOUT: '2500',
   }).tracing
   t.match(specific, {
     url: 'https://traces.example.com/custom/path',
@@ -44,6 +46,7 @@ t.test('configuration: off by default, on with an OTLP endpoint, the standard va
     serviceName: 'gw-prd',
     sampler: 'parentbased_traceidratio',
     samplerRatio: 0.25,
+    exportTimeoutMs: 2500,
   }, 'the traces endpoint is used as is; signal headers win, values percent-decoded')
 })
 
@@ -60,7 +63,7 @@ t.test('configuration errors name the variable, never its value', async t => {
 
 function tracingWith (overrides: Partial<TracingConfig> = {}) {
   const exporter = new InMemorySpanExporter()
-  const config: TracingConfig = { url: 'http://unused.invalid/v1/traces', headers: {}, serviceName: 'test', sampler: 'parentbased_always_on', samplerRatio: 1, scheduledDelayMs: 60000, ...overrides }
+  const config: TracingConfig = { url: 'http://unused.invalid/v1/traces', headers: {}, serviceName: 'test', sampler: 'parentbased_always_on', samplerRatio: 1, scheduledDelayMs: 60000, exportTimeoutMs: 1000, ...overrides }
   const tracing = createTracing(config, { ionOrigin: 'https://mingle-ionapi.example.com', exporter })
   t.teardown(() => tracing.shutdown())
   return { tracing, exporter }
