@@ -86,6 +86,16 @@ t.test('a miss: SERVER span continues the caller\'s trace, its ION CLIENT child 
   t.equal(seen?.headers.tracestate, 'acme=caller', 'the caller\'s tracestate travels on')
 })
 
+t.test('the typed M3 route: its route template, and its ION call as the child', async t => {
+  const { gw, otlp } = await tracedGateway(t)
+  const res = await get(gw.url + '/m3/mi/MMS200MI/GetItmBasic?ITNO=A100')
+  t.equal(res.status, 200)
+  const { server, ion } = await exported(otlp, res.requestId, 1)
+  t.equal(server.attributes['http.route'], '/m3/mi/:program/:transaction')
+  t.equal(server.attributes['ion.system'], 'M3')
+  t.match(String(ion[0]?.attributes['url.full']), /\/ACME_TST\/M3\/m3api-rest\/v2\/execute\/MMS200MI\/GetItmBasic\?ITNO=A100$/)
+})
+
 t.test('a cache hit has no ION span; a request without traceparent starts its own trace', async t => {
   const { gw, otlp } = await tracedGateway(t, { CACHE_DRIVER: 'memory' })
   const miss = await get(gw.url + ITEM)
