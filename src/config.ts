@@ -71,6 +71,7 @@ export const EnvSchema = Type.Object({
   OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String()),
   OTEL_EXPORTER_OTLP_TRACES_HEADERS: Type.Optional(Type.String()),
   OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'ion-gateway' }),
+  OTEL_RESOURCE_ATTRIBUTES: Type.Optional(Type.String()),
   OTEL_TRACES_SAMPLER: StringEnum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], 'parentbased_always_on'),
   OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1 }),
   OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000 }),
@@ -93,6 +94,8 @@ export interface TracingConfig {
   /** Sent with every export (often a collector's API key): never logged. */
   headers: Record<string, string>
   serviceName: string
+  /** OTEL_RESOURCE_ATTRIBUTES (`deployment.environment.name=prd,…`); service.name is OTEL_SERVICE_NAME's. */
+  resourceAttributes: Record<string, string>
   sampler: TracesSampler
   /** The ratio of the traceidratio samplers (root spans). */
   samplerRatio: number
@@ -358,10 +361,11 @@ function resolveTracing (e: Env): TracingConfig | undefined {
   return {
     url,
     headers: {
-      ...parseOtlpHeaders('OTEL_EXPORTER_OTLP_HEADERS', e.OTEL_EXPORTER_OTLP_HEADERS),
-      ...parseOtlpHeaders('OTEL_EXPORTER_OTLP_TRACES_HEADERS', e.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+      ...parseKeyValues('OTEL_EXPORTER_OTLP_HEADERS', e.OTEL_EXPORTER_OTLP_HEADERS, HEADER_NAME, true),
+      ...parseKeyValues('OTEL_EXPORTER_OTLP_TRACES_HEADERS', e.OTEL_EXPORTER_OTLP_TRACES_HEADERS, HEADER_NAME, true),
     },
     serviceName: e.OTEL_SERVICE_NAME,
+    resourceAttributes: parseKeyValues('OTEL_RESOURCE_ATTRIBUTES', e.OTEL_RESOURCE_ATTRIBUTES, /^[A-Za-z0-9._-]+$/, false),
     sampler: e.OTEL_TRACES_SAMPLER,
     samplerRatio: e.OTEL_TRACES_SAMPLER_ARG,
     scheduledDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
@@ -369,9 +373,11 @@ function resolveTracing (e: Env): TracingConfig | undefined {
   }
 }
 
-/** `name=value,name2=value2`, values percent-decoded (the OpenTelemetry format). */
-function parseOtlpHeaders (name: string, value: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = {}
+const HEADER_NAME = /^[!#$%&'*+.^`|~0-9A-Za-z-]+$/
+
+/** `name=value,name2=value2`, values percent-decoded (the OpenTelemetry format); header names lower-cased. */
+function parseKeyValues (name: string, value: string | undefined, namePattern: RegExp, headers: boolean): Record<string, string> {
+  const out: Record<string, string> = {}
   for (const entry of parseList(value)) {
     const eq = entry.indexOf('=')
     const key = eq > 0 ? entry.slice(0, eq).trim() : ''
@@ -381,12 +387,12 @@ function parseOtlpHeaders (name: string, value: string | undefined): Record<stri
     } catch {
       decoded = ''
     }
-    if (!/^[!#$%&'*+.^`|~0-9A-Za-z-]+$/.test(key) || decoded === '' || /[\r\n]/.test(decoded)) {
+    if (!namePattern.test(key) || decoded === '' || /[\r\n]/.test(decoded)) {
       throw new ConfigError(`Invalid environment: ${name} must be a comma list of name=value (percent-encoded values)`)
     }
-    headers[key.toLowerCase()] = decoded
+    out[headers ? key.toLowerCase() : key] = decoded
   }
-  return headers
+  return out
 }
 
 /** The one Redis topology the environment names; more than one stops the boot. */

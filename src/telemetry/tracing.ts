@@ -85,6 +85,7 @@ export function createTracing (config: TracingConfig, options: TracingOptions): 
     options)
   const provider = new BasicTracerProvider({
     resource: defaultResource().merge(resourceFromAttributes({
+      ...config.resourceAttributes,
       [ATTR_SERVICE_NAME]: config.serviceName,
       ...(options.serviceVersion ? { [ATTR_SERVICE_VERSION]: options.serviceVersion } : {}),
     })),

@@ -195,6 +195,7 @@ t.test('every EnvSchema variable reaches the container, from the ConfigMap or th
         NO_PROXY: '.svc',
         OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces',
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prd',
       },
       tracing: { existingSecret: 'otlp-headers' },
     },

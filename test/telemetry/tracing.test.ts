@@ -25,6 +25,7 @@ t.test('configuration: off by default, on with an OTLP endpoint, the standard va
     url: 'http://collector:4318/v1/traces',
     headers: {},
     serviceName: 'ion-gateway',
+    resourceAttributes: {},
     sampler: 'parentbased_always_on',
     samplerRatio: 1,
     scheduledDelayMs: 5000,
@@ -36,6 +37,7 @@ t.test('configuration: off by default, on with an OTLP endpoint, the standard va
     OTEL_EXPORTER_OTLP_HEADERS: 'x-key=general,x-tenant=acme%20tst',
     OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'X-Key=specific',
     OTEL_SERVICE_NAME: 'gw-prd',
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prd,service.name=ignored,k8s.cluster.name=eu%201',
     OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
     OTEL_TRACES_SAMPLER_ARG: '0.25',
     OTEL_EXPORTER_OTLP_TIMEOUT: '2500',
@@ -44,6 +46,7 @@ t.test('configuration: off by default, on with an OTLP endpoint, the standard va
     url: 'https://traces.example.com/custom/path',
     headers: { 'x-key': 'specific', 'x-tenant': 'acme tst' },
     serviceName: 'gw-prd',
+    resourceAttributes: { 'deployment.environment.name': 'prd', 'service.name': 'ignored', 'k8s.cluster.name': 'eu 1' },
     sampler: 'parentbased_traceidratio',
     samplerRatio: 0.25,
     exportTimeoutMs: 2500,
@@ -57,13 +60,14 @@ t.test('configuration errors name the variable, never its value', async t => {
   const url = configError({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://user:SECRET2@[bad' })
   t.match(url.message, /OTEL_EXPORTER_OTLP_ENDPOINT/)
   t.notMatch(url.message, /SECRET2/)
+  t.match(configError({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_RESOURCE_ATTRIBUTES: 'no value' }).message, /OTEL_RESOURCE_ATTRIBUTES/)
   t.match(configError({ OTEL_TRACES_SAMPLER: 'sometimes' }).message, /OTEL_TRACES_SAMPLER/)
   t.match(configError({ OTEL_TRACES_SAMPLER_ARG: '2' }).message, /OTEL_TRACES_SAMPLER_ARG/)
 })
 
 function tracingWith (overrides: Partial<TracingConfig> = {}) {
   const exporter = new InMemorySpanExporter()
-  const config: TracingConfig = { url: 'http://unused.invalid/v1/traces', headers: {}, serviceName: 'test', sampler: 'parentbased_always_on', samplerRatio: 1, scheduledDelayMs: 60000, exportTimeoutMs: 1000, ...overrides }
+  const config: TracingConfig = { url: 'http://unused.invalid/v1/traces', headers: {}, serviceName: 'test', resourceAttributes: { 'deployment.environment.name': 'tst', 'service.name': 'overridden' }, sampler: 'parentbased_always_on', samplerRatio: 1, scheduledDelayMs: 60000, exportTimeoutMs: 1000, ...overrides }
   const tracing = createTracing(config, { ionOrigin: 'https://mingle-ionapi.example.com', exporter })
   t.teardown(() => tracing.shutdown())
   return { tracing, exporter }
@@ -95,6 +99,7 @@ t.test('an ION attempt injects its own traceparent and the caller\'s tracestate,
   t.equal(ion?.attributes['url.full'], 'https://mingle-ionapi.example.com/T/LN/lnapi/odata/x?$top=1&access_token=[redacted]')
   t.equal(ion?.status.code, 2, 'a 4xx fails the CLIENT span')
   t.equal(srv?.status.code, 0, 'but not the SERVER span: the caller\'s mistake, answered')
+  t.match(srv?.resource.attributes, { 'service.name': 'test', 'deployment.environment.name': 'tst' }, 'OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES')
   t.match(srv?.attributes, { 'http.response.status_code': 404, 'ion.system': 'LN', 'ion.cache': 'BYPASS', 'url.query': '$top=1' })
 })
 
