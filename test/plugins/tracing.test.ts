@@ -194,3 +194,18 @@ t.test('a collector that is down costs spans, not requests: one warning without 
   t.equal(failing()[0]?.reason, 'ECONNREFUSED')
   t.notMatch(gw.logText(), /URLSECRET|127\.0\.0\.1:\d+\/v1/, 'no collector URL in the logs')
 })
+
+t.test('a client that goes away mid-request: its span still ends, marked client_aborted, without a status', async t => {
+  const { gw, otlp } = await tracedGateway(t)
+  gw.emulator.faults.latency(1500, `${M3}/m3api-rest`)
+  const controller = new AbortController()
+  const pending = request(gw.url + ITEM, { signal: controller.signal, headers: { 'x-request-id': 'gone-away-1' } }).catch((err: Error) => err)
+  await eventually('ION is handling the call', () => gw.emulator.stats.inFlight() === 1 || `in flight: ${gw.emulator.stats.inFlight()}`)
+  controller.abort()
+  t.type(await pending, Error)
+  await eventually('the aborted request\'s span exported', () => serverSpanOf(otlp, 'gone-away-1') !== undefined)
+  const server = serverSpanOf(otlp, 'gone-away-1') as ReceivedSpan
+  t.equal(server.attributes['error.type'], 'client_aborted')
+  t.equal(server.attributes['http.response.status_code'], undefined)
+  t.not(server.statusCode, ERROR, 'the caller left: not the gateway\'s error')
+})
