@@ -9,7 +9,7 @@ import { RedisTokenStore } from '../src/ion/token-store.ts'
 async function ionAuth (app: FastifyInstance): Promise<void> {
   const { config, gatewayMetrics: metrics } = app
   // Its own deadline: a token endpoint slower than UPSTREAM_TIMEOUT_MS must still be able to hand out a token.
-  const client = createTokenClient({ ion: config.ion, timeoutMs: config.token.timeoutMs })
+  const client = createTokenClient({ ion: config.ion, timeoutMs: config.token.timeoutMs, tracer: app.tracing })
   const keys = { keyPrefix: app.redisNamespace.token, clientId: config.ion.credentials.clientId }
   const store = app.redis ? new RedisTokenStore(app.redis, keys) : undefined
   const loginBudgetStore = app.redis ? new RedisLoginBudgetStore(app.redis, keys) : undefined

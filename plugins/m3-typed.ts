@@ -62,6 +62,7 @@ export default async function m3Typed (app: FastifyInstance, opts: { gateway: Ga
       clientIp: request.ip,
       trace: (request.upstreamTrace = {}),
       onClientGone: clientGone(reply.raw),
+      tracer: request.serverSpan ?? undefined,
     })
     if (res.cacheStatus) reply.header('x-cache', res.cacheStatus)
     if (res.ageS !== undefined) reply.header('age', String(res.ageS))

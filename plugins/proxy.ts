@@ -46,6 +46,7 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gat
       publicBaseUrl: publicBaseUrl(request),
       trace: (request.upstreamTrace = {}),
       onClientGone: clientGone(reply.raw),
+      tracer: request.serverSpan ?? undefined,
     })),
   })
 

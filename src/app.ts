@@ -22,6 +22,7 @@ import rateLimit from '../plugins/rate-limit.ts'
 import redis from '../plugins/redis.ts'
 import requestLimits from '../plugins/request-limits.ts'
 import security from '../plugins/security.ts'
+import tracing from '../plugins/tracing.ts'
 
 export interface BuildOptions {
   /** Where log lines go (tests capture them); stdout when absent. */
@@ -77,6 +78,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   // 1. error envelope and request id
   await app.register(errorHandler)
+  //    OpenTelemetry: a SERVER span per request from here on, refusals included (when an OTLP endpoint is set)
+  await app.register(tracing)
   // 2. shared infrastructure: the Redis client (when REDIS_URL is set), used by limits, tokens and cache
   await app.register(redis)
   // 3. security headers, CORS (preflights answered here), compression; load shedding past the event-loop limit

@@ -67,6 +67,18 @@ export const EnvSchema = Type.Object({
   HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10000 }),
   REQUEST_BODY_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30000 }),
   MAX_CONNECTIONS: Type.Integer({ minimum: 0, default: 0 }),
+  // OpenTelemetry's standard variables (tracing is on when an OTLP endpoint is set); "" counts as unset.
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^(https?://|$)' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^(https?://|$)' })),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String()),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: Type.Optional(Type.String()),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'ion-gateway' }),
+  OTEL_RESOURCE_ATTRIBUTES: Type.Optional(Type.String()),
+  OTEL_TRACES_SAMPLER: StringEnum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], 'parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1 }),
+  OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000 }),
+  OTEL_EXPORTER_OTLP_TIMEOUT: Type.Integer({ minimum: 1, default: 10000 }),
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -75,6 +87,26 @@ export type EnvInput = Record<string, string | undefined>
 export type LogLevel = Env['LOG_LEVEL']
 export type CacheDriverName = Env['CACHE_DRIVER']
 export type TrustProxy = boolean | string[]
+
+export type TracesSampler = Env['OTEL_TRACES_SAMPLER']
+
+/** Where and how spans are exported (OTLP/HTTP); absent when tracing is off. */
+export interface TracingConfig {
+  /** The traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`. */
+  url: string
+  /** Sent with every export (often a collector's API key): never logged. */
+  headers: Record<string, string>
+  serviceName: string
+  /** OTEL_RESOURCE_ATTRIBUTES (`deployment.environment.name=prd,…`); service.name is OTEL_SERVICE_NAME's. */
+  resourceAttributes: Record<string, string>
+  sampler: TracesSampler
+  /** The ratio of the traceidratio samplers (root spans). */
+  samplerRatio: number
+  /** The batch processor's export interval. */
+  scheduledDelayMs: number
+  /** One export, its retries included; also bounds the last export at shutdown. */
+  exportTimeoutMs: number
+}
 
 export interface HostPort { host: string, port: number }
 interface RedisAuth { username?: string, password?: string, tls: boolean }
@@ -127,6 +159,8 @@ export interface Config {
   /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
   maxEventLoopDelayMs: number
   requestLimits: RequestLimits
+  /** OpenTelemetry traces; undefined (off) unless an OTLP endpoint is set. */
+  tracing: TracingConfig | undefined
 }
 
 /** What a client may send: refused at the edge, before anything reaches ION. */
@@ -233,6 +267,7 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
       requestBodyTimeoutMs: e.REQUEST_BODY_TIMEOUT_MS,
       maxConnections: e.MAX_CONNECTIONS,
     },
+    tracing: resolveTracing(e),
   }
   return deepFreeze(config)
 }
@@ -324,6 +359,54 @@ function resolveEgress (e: Env): Egress {
     egress.ca = pem
   }
   return egress
+}
+
+/** OTLP endpoint, headers, service name and sampler. Messages never echo a URL or a header: either may hold a key. */
+function resolveTracing (e: Env): TracingConfig | undefined {
+  const specific = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined
+  const general = e.OTEL_EXPORTER_OTLP_ENDPOINT || undefined
+  if (e.OTEL_SDK_DISABLED || (specific === undefined && general === undefined)) return undefined
+  const url = specific ?? `${(general as string).replace(/\/+$/, '')}/v1/traces`
+  try {
+    if (!new URL(url).hostname) throw new Error('no host')
+  } catch {
+    throw new ConfigError(`Invalid environment: ${specific !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT'} must be an http(s) URL`)
+  }
+  return {
+    url,
+    headers: {
+      ...parseKeyValues('OTEL_EXPORTER_OTLP_HEADERS', e.OTEL_EXPORTER_OTLP_HEADERS, HEADER_NAME, true),
+      ...parseKeyValues('OTEL_EXPORTER_OTLP_TRACES_HEADERS', e.OTEL_EXPORTER_OTLP_TRACES_HEADERS, HEADER_NAME, true),
+    },
+    serviceName: e.OTEL_SERVICE_NAME,
+    resourceAttributes: parseKeyValues('OTEL_RESOURCE_ATTRIBUTES', e.OTEL_RESOURCE_ATTRIBUTES, /^[A-Za-z0-9._-]+$/, false),
+    sampler: e.OTEL_TRACES_SAMPLER,
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG,
+    scheduledDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+    exportTimeoutMs: e.OTEL_EXPORTER_OTLP_TIMEOUT,
+  }
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^`|~0-9A-Za-z-]+$/
+
+/** `name=value,name2=value2`, values percent-decoded (the OpenTelemetry format); header names lower-cased. */
+function parseKeyValues (name: string, value: string | undefined, namePattern: RegExp, headers: boolean): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const entry of parseList(value)) {
+    const eq = entry.indexOf('=')
+    const key = eq > 0 ? entry.slice(0, eq).trim() : ''
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(entry.slice(eq + 1).trim())
+    } catch {
+      decoded = ''
+    }
+    if (!namePattern.test(key) || decoded === '' || /[\r\n]/.test(decoded)) {
+      throw new ConfigError(`Invalid environment: ${name} must be a comma list of name=value (percent-encoded values)`)
+    }
+    out[headers ? key.toLowerCase() : key] = decoded
+  }
+  return out
 }
 
 /** The one Redis topology the environment names; more than one stops the boot. */

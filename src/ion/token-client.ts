@@ -1,6 +1,7 @@
 import { request, type Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
 import { createEgressDispatchers, DIRECT, type Egress } from '../proxy/egress.ts'
+import type { TokenCallTracer } from '../telemetry/spans.ts'
 import type { IonSettings } from './ionapi.ts'
 
 export type TokenGrant = 'password' | 'client_credentials' | 'refresh_token'
@@ -31,6 +32,8 @@ export interface TokenClientOptions {
   /** Borrowed (never closed here); by default the client owns its dispatchers (one per origin, through `ion.egress`). */
   dispatcher?: Dispatcher
   now?: () => number
+  /** Present when tracing is on: one span per token request (a login). */
+  tracer?: TokenCallTracer | undefined
 }
 
 /** Retry-After when the token endpoint does not say. */
@@ -124,7 +127,15 @@ export function createTokenClient (options: TokenClientOptions): TokenClient {
     form.set('client_id', clientId)
     form.set('client_secret', clientSecret)
     const sentAtMs = now()
-    const res = await post(ion.tokenUrl, form)
+    const span = options.tracer?.tokenCall(grantType, ion.tokenUrl)
+    let res: Awaited<ReturnType<typeof post>>
+    try {
+      res = await post(ion.tokenUrl, form)
+    } catch (err) {
+      span?.fail((err as GatewayError).code)
+      throw err
+    }
+    span?.end(res.status)
     let body: Record<string, unknown> | undefined
     try {
       const parsed: unknown = JSON.parse(res.text)

@@ -6,6 +6,7 @@ import { requestDirectives } from '../cache/policy.ts'
 import { GatewayError } from '../errors.ts'
 import { isStorableM3Answer, m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
 import type { UpstreamTrace } from '../request-log.ts'
+import type { IonCallTracer } from '../telemetry/spans.ts'
 import { clientResponseHeaders } from './headers.ts'
 import { createReplaceStream, gatewayLinkReplacements, gatewayLocation, isJsonMediaType, locationBases, replaceAll } from './links.ts'
 import { forwardableBody } from './request-body.ts'
@@ -59,6 +60,8 @@ export interface ClientRequest {
   trace?: UpstreamTrace
   /** See ForwardRequest: a client that leaves while its call waits for a place gives the place up. */
   onClientGone?: (listener: () => void) => () => void
+  /** The request's span when tracing is on: the parent of its ION calls. */
+  tracer?: IonCallTracer | undefined
 }
 
 export interface GatewayAnswer {
@@ -79,6 +82,7 @@ export interface M3ExecuteRequest {
   clientIp: string
   trace?: UpstreamTrace
   onClientGone?: (listener: () => void) => () => void
+  tracer?: IonCallTracer | undefined
 }
 
 export interface M3ExecuteAnswer {
@@ -115,6 +119,7 @@ interface UpstreamCall {
   clientIp: string
   trace: UpstreamTrace | undefined
   onClientGone: ((listener: () => void) => () => void) | undefined
+  tracer: IonCallTracer | undefined
   /** Replaces the system's own say on storing an answer (the typed route reads the body it is shown). */
   storable?: (body: Buffer) => boolean
 }
@@ -149,6 +154,7 @@ export function createGateway (options: GatewayOptions): Gateway {
       clientIp: request.clientIp,
       trace: request.trace,
       onClientGone: request.onClientGone,
+      tracer: request.tracer,
     })
     return withGatewayLinks(system, answer, request.publicBaseUrl)
   }
@@ -200,6 +206,7 @@ export function createGateway (options: GatewayOptions): Gateway {
       clientIp: request.clientIp,
       trace: request.trace,
       onClientGone: request.onClientGone,
+      tracer: request.tracer,
       storable: body => {
         seen = { body, answer: readM3Answer(body) }
         return isStorableM3Answer(seen.answer)
@@ -228,6 +235,7 @@ export function createGateway (options: GatewayOptions): Gateway {
         clientIp: c.clientIp,
         retryable,
         ...(c.onClientGone ? { onClientGone: c.onClientGone } : {}),
+        tracer: c.tracer,
       })
       if (c.trace) {
         c.trace.statusCode = res.statusCode

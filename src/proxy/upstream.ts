@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
 import { GatewayError } from '../errors.ts'
 import type { CallBudget } from './call-budget.ts'
+import type { IonCallTracer } from '../telemetry/spans.ts'
 import { RequestDeadline } from './deadline.ts'
 import { createIonDispatcher, DIRECT, type Egress } from './egress.ts'
 import { upstreamRequestHeaders } from './headers.ts'
@@ -62,6 +63,8 @@ export interface ForwardRequest {
    * request waits for a place (UPSTREAM_MAX_INFLIGHT): a client that left gives its place up.
    */
   onClientGone? (listener: () => void): () => void
+  /** Present when tracing is on: one CLIENT span per request sent to ION. */
+  tracer?: IonCallTracer | undefined
 }
 
 export interface ForwardResponse {
@@ -118,6 +121,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
     const canReplayBody = req.body === undefined || Buffer.isBuffer(req.body)
     const limit = limits.get(req.system) as InflightLimit
     let attempt = 0
+    let sent = 0
     let tokenRetried = false
     let placed = false
 
@@ -135,18 +139,23 @@ export function createUpstream (options: UpstreamOptions): Upstream {
           if (budget.counting) await budget.takeCall(req.system)
         }
         const attemptStarted = performance.now()
+        const headers = withBodyLength(upstreamRequestHeaders(req.headers, { token, requestId: req.requestId, clientIp: req.clientIp }), req)
+        const span = req.tracer?.ionAttempt({ system: req.system, method: req.method, path: req.path, resendCount: sent })
+        span?.inject(headers)
+        sent++
         let res: Dispatcher.ResponseData
         try {
           res = await pool.request({
             origin,
             method: req.method as Dispatcher.HttpMethod,
             path: req.path,
-            headers: withBodyLength(upstreamRequestHeaders(req.headers, { token, requestId: req.requestId, clientIp: req.clientIp }), req),
+            headers,
             body: req.body,
             signal: deadline,
           })
         } catch (err) {
           const mapped = mapTransportError(err, timeoutMs, deadline.aborted)
+          span?.fail(mapped.code)
           if (!deadline.aborted && req.retryable && attempt <= retries && isRetryableTransportError(err) &&
             await backoff(attempt, deadlineAt, deadline)) {
             observer?.retry(req.system)
@@ -155,6 +164,7 @@ export function createUpstream (options: UpstreamOptions): Upstream {
           throw mapped
         }
         observer?.response(req.system, res.statusCode, (performance.now() - attemptStarted) / 1000)
+        span?.end(res.statusCode)
         // Relayed as ION sent it (its body and Retry-After are ION's word); the calls after it are held.
         if (res.statusCode === 429 && budget) await budget.tooManyRequests(req.system, res.headers['retry-after'])
 

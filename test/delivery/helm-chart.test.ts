@@ -162,7 +162,9 @@ t.test('config.* of the schema mirrors EnvSchema of src/config.ts', async t => {
     if (app.minimum !== undefined) t.ok((prop.minimum ?? -Infinity) >= app.minimum, `${name}: minimum at least ${app.minimum}`)
     if (app.maximum !== undefined) t.ok((prop.maximum ?? Infinity) <= app.maximum, `${name}: maximum at most ${app.maximum}`)
   }
-  const setByChart = (name: string) => ['ION_API_FILE', 'CLIENT_API_KEYS_FILE', 'SHUTDOWN_DELAY_MS', 'ION_CA_FILE'].includes(name) || name.startsWith('REDIS_')
+  const setByChart = (name: string) => ['ION_API_FILE', 'CLIENT_API_KEYS_FILE', 'SHUTDOWN_DELAY_MS', 'ION_CA_FILE'].includes(name) || name.startsWith('REDIS_') ||
+    // from tracing.existingSecret: they may hold the collector's credentials
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'].includes(name)
   for (const name of Object.keys(env)) {
     if (setByChart(name)) t.notOk(name in chartConfig, `${name} is set by the chart, not config.${name}`)
     else t.ok(name in chartConfig, `config.${name} is configurable`)

@@ -187,7 +187,17 @@ t.test('every EnvSchema variable reaches the container, from the ConfigMap or th
       redis: { url: 'redis://redis:6379/0' },
       clientAuth: { apiKeys: [{ id: 'portal', keySha256: sha256Hex('k') }] },
       ionCa: { existingConfigMap: 'ion-ca' },
-      config: { CORS_ORIGINS: 'https://portal.example.com', PUBLIC_URL: 'https://gw.example.com', HTTPS_PROXY: 'http://proxy:3128', HTTP_PROXY: 'http://proxy:3128', NO_PROXY: '.svc' },
+      config: {
+        CORS_ORIGINS: 'https://portal.example.com',
+        PUBLIC_URL: 'https://gw.example.com',
+        HTTPS_PROXY: 'http://proxy:3128',
+        HTTP_PROXY: 'http://proxy:3128',
+        NO_PROXY: '.svc',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces',
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prd',
+      },
+      tracing: { existingSecret: 'otlp-headers' },
     },
     { redis: { ...CLUSTER, username: 'gateway', password: { existingSecret: 'redis-auth' } } },
     { redis: SENTINEL },
@@ -195,6 +205,10 @@ t.test('every EnvSchema variable reaches the container, from the ConfigMap or th
   for (const values of renders) {
     const { configMap, container } = render({ ...EXISTING, ...values })
     for (const name of [...Object.keys(configMap.data), ...container.env.map(e => e.name)]) provided.add(name)
+    // The tracing Secret's keys are the OTLP header variables (envFrom).
+    if (container.envFrom.some(e => (e as { secretRef?: { name: string } }).secretRef?.name === 'otlp-headers')) {
+      provided.add('OTEL_EXPORTER_OTLP_HEADERS').add('OTEL_EXPORTER_OTLP_TRACES_HEADERS')
+    }
   }
   t.same(Object.keys(EnvSchema.properties).filter(name => !provided.has(name)), [], 'no variable is out of reach')
 })
@@ -554,6 +568,15 @@ t.test('values.yaml documents the chart defaults', async t => {
     ionapi: { key: 'credentials.ionapi' },
     dashboard: { labels: { grafana_dashboard: '1' } },
   })
+})
+
+t.test('tracing: the endpoint in the ConfigMap, the collector\'s headers only from a Secret by envFrom', async t => {
+  const { container, configMap } = render({ ...EXISTING, config: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318' }, tracing: { existingSecret: 'otlp-headers' } })
+  t.same(container.envFrom.map(e => e.configMapRef?.name ?? (e as { secretRef?: { name: string } }).secretRef?.name), ['gw-ion-gateway', 'otlp-headers'])
+  t.equal(configMap.data.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector.observability:4318')
+  t.notOk(Object.keys(configMap.data).some(name => name.startsWith('OTEL_') && name.endsWith('_HEADERS')), 'no OTLP header variable in the ConfigMap')
+  const plain = render(EXISTING)
+  t.notOk('OTEL_EXPORTER_OTLP_ENDPOINT' in plain.configMap.data, 'no endpoint by default: tracing off')
 })
 
 t.test('egress: proxy settings from a Secret by envFrom; a private CA from a ConfigMap, mounted read-only as ION_CA_FILE', async t => {
