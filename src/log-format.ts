@@ -12,6 +12,7 @@ export type PrettyFactory = (options: {
   colorize: boolean
   translateTime: string
   ignore: string
+  singleLine: boolean
   sync: boolean
   destination: number | { write (text: string): unknown }
 }) => LogLineStream
@@ -50,6 +51,8 @@ export async function createLogStream (options: LogStreamOptions): Promise<{ for
       colorize: true,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname',
+      // One line per request, its fields after the message.
+      singleLine: true,
       // Lines are written before the process exits (a watch restart), not lost in a buffer.
       sync: true,
       destination: options.destination ?? 1,

@@ -33,8 +33,8 @@ t.test('the walk\'s values, commands and alert table match what the chart render
   t.equal(secrets.length, 3, 'three Secrets')
   for (const [, ns, secret, key] of secrets) {
     t.equal(ns, namespace)
-    const mounted = pod.volumes.some(v => v.secret?.secretName === secret && (v.secret.items ?? []).some(i => i.key === key))
-    const injected = pod.containers.some(c => (c.env ?? []).some(e => e.valueFrom?.secretKeyRef?.name === secret && e.valueFrom.secretKeyRef.key === key))
+    const mounted = pod.volumes.some(v => v.secret?.secretName === secret && (v.secret?.items ?? []).some(i => i.key === key))
+    const injected = pod.containers.some(c => (c.env ?? []).some(e => e.valueFrom?.secretKeyRef?.name === secret && e.valueFrom?.secretKeyRef?.key === key))
     t.ok(mounted || injected, `Secret ${secret} key ${key} reaches the pod`)
   }
 
