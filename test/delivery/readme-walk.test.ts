@@ -22,7 +22,7 @@ t.test('the walk\'s values, commands and alert table match what the chart render
   t.ok(release, 'a helm upgrade --install command')
   const [, name, namespace, file] = release!
   t.match(walk, `# ${file}`, 'the values file is the one the command names')
-  const { docs } = renderChart(values, { releaseName: name!, namespace: namespace! })
+  const { docs, notes } = renderChart(values, { releaseName: name!, namespace: namespace! })
   const one = (kind: string, suffix = '') => docs.find(d => d.kind === kind && d.metadata.name === `${name}${suffix}`)
 
   // Step 1: each Secret the commands create is the one the pods read, under the key they read.
@@ -68,7 +68,23 @@ t.test('the walk\'s values, commands and alert table match what the chart render
   t.match(walk, `**${title}**`, 'the dashboard title the walk names')
   t.match(walk, 'helm/ion-gateway/dashboards/ion-gateway.json')
 
+  // The chart's NOTES point at the same things.
+  t.match(notes, `target serviceMonitor/${namespace}/${monitor?.metadata.name}/0`)
+  t.match(notes, `the alerts of group ${group.name}, on ${selector}`)
+  t.match(notes, `ConfigMap ${name}-dashboard in namespace monitoring`)
+  t.notMatch(notes, /labels is empty/, 'the walk sets the labels Prometheus selects by')
+  t.match(walk, /## Operating it/, 'the section the NOTES name')
+  t.notMatch(notes, /<no value>|map\[/)
+
   // Step 6: one row per alert, no more.
   const rows = [...walk.matchAll(/^\| `(IonGateway\w+)`/gm)].map(m => m[1])
   t.same(rows.sort(), group.rules.map(r => r.alert).sort(), 'the alert table lists exactly the chart\'s alerts')
+})
+
+t.test('NOTES without monitoring say how to turn it on', async t => {
+  const { notes } = renderChart({ ionapi: { existingSecret: 'acme-ionapi' } })
+  t.match(notes, /Monitoring is off: serviceMonitor\.enabled, prometheusRule\.enabled and dashboard\.enabled/)
+  const bare = renderChart({ ionapi: { existingSecret: 'acme-ionapi' }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } }).notes
+  t.match(bare, /serviceMonitor\.labels is empty/)
+  t.match(bare, /prometheusRule\.labels is empty/)
 })
