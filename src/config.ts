@@ -79,6 +79,9 @@ export const EnvSchema = Type.Object({
   OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1 }),
   OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000 }),
   OTEL_EXPORTER_OTLP_TIMEOUT: Type.Integer({ minimum: 1, default: 10000 }),
+  // Development aids (README "Developing"): never set by the image or the chart.
+  NODE_ENV: Type.Optional(Type.String()),
+  ION_TOKEN_DIR: Type.Optional(Type.String({ minLength: 1 })),
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -155,7 +158,13 @@ export interface Config {
    * login per reloginIntervalMs; logins of every kind stay within loginsPerMinute and loginsPerDay (cluster-wide with Redis).
    */
   token: { timeoutMs: number, refreshBufferMs: number, checkIntervalMs: number, reloginIntervalMs: number, loginsPerMinute: number, loginsPerDay: number }
+  /** SHUTDOWN_DELAY_MS; its default is 0 with NODE_ENV=development (a watch restart must not wait for a load balancer). */
   shutdownDelayMs: number
+  /**
+   * ION_TOKEN_DIR: a development aid. The ION access token is kept in a file there (mode 600) so that a restarted
+   * process reuses it instead of logging in again. Undefined in production (refused with NODE_ENV=production).
+   */
+  tokenDir: string | undefined
   /** Past this event-loop delay the gateway sheds load with SYS_004 (0 = never). */
   maxEventLoopDelayMs: number
   requestLimits: RequestLimits
@@ -217,6 +226,9 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
   if (e.CACHE_DRIVER === 'redis' && !redis) {
     throw new ConfigError('Invalid environment: CACHE_DRIVER=redis needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS')
   }
+  if (e.ION_TOKEN_DIR !== undefined && e.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid environment: ION_TOKEN_DIR is a development aid (it writes the ION access token to disk) and is refused with NODE_ENV=production')
+  }
   if (e.HEADERS_TIMEOUT_MS > e.REQUEST_BODY_TIMEOUT_MS) {
     throw new ConfigError('Invalid environment: HEADERS_TIMEOUT_MS must not exceed REQUEST_BODY_TIMEOUT_MS (the headers are part of the request)')
   }
@@ -256,7 +268,8 @@ export function resolveConfig (env: EnvInput, ionapi: unknown, source = '.ionapi
       loginsPerMinute: e.ION_LOGINS_PER_MIN,
       loginsPerDay: e.ION_LOGINS_PER_DAY,
     },
-    shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
+    shutdownDelayMs: shutdownDelayMs(env, e),
+    tokenDir: e.ION_TOKEN_DIR,
     maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY_MS,
     requestLimits: {
       maxRequestHeaders: e.MAX_REQUEST_HEADERS,
@@ -311,6 +324,12 @@ function describeEnvErrors (err: unknown): string {
 /** The demo's configuration: the environment (for PORT, LOG_LEVEL…) with an in-process emulator's `.ionapi`. */
 export function loadDemoConfig (ionapi: unknown): Config {
   return resolveConfig({ PORT: '3000', HOST: '127.0.0.1', CACHE_DRIVER: 'memory', ...process.env, REDIS_URL: undefined, REDIS_CLUSTER_NODES: undefined, REDIS_SENTINELS: undefined }, ionapi, 'emulator .ionapi')
+}
+
+/** An explicit SHUTDOWN_DELAY_MS always wins; unset, it is 5000 ms, or 0 with NODE_ENV=development. */
+function shutdownDelayMs (env: EnvInput, e: Env): number {
+  const explicit = env.SHUTDOWN_DELAY_MS !== undefined && env.SHUTDOWN_DELAY_MS !== ''
+  return !explicit && e.NODE_ENV === 'development' ? 0 : e.SHUTDOWN_DELAY_MS
 }
 
 function parseList (value: string | undefined): string[] {

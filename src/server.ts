@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
+import { createLogStream } from './log-format.ts'
 
 /** Past the readiness delay, in-flight requests get this long to finish before the process is stopped anyway. */
 const DRAIN_BUDGET_MS = 25000
@@ -18,7 +19,9 @@ export async function start (): Promise<void> {
   try {
     // A bad variable, .ionapi or keys file stops the boot with one line naming it.
     config = loadConfig()
-    app = await buildApp(config)
+    // Pretty lines at a terminal (npm run dev), JSON otherwise.
+    const { stream } = await createLogStream({ stdout: process.stdout })
+    app = await buildApp(config, stream ? { logStream: stream } : {})
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`ion-gateway: ${err.message}\n`)
@@ -34,7 +37,8 @@ export async function start (): Promise<void> {
     } else {
       app.log.info({ signal, delayMs: config.shutdownDelayMs }, 'shutting down: readiness off, still serving')
       app.lifecycle.draining = true
-      await sleep(config.shutdownDelayMs)
+      // 0 in development (NODE_ENV=development, as `npm run dev` sets): a watch restart is not a rollout.
+      if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
     }
     app.log.info('draining in-flight requests')
     await app.close()

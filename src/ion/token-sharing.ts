@@ -4,7 +4,8 @@ import type { RefreshTrigger } from './held-token.ts'
 import type { TokenLogger } from './token-logger.ts'
 import type { StoredToken, TokenStore } from './token-store.ts'
 
-export type TokenStoreState = 'memory' | 'redis' | 'redis-unavailable'
+/** The store's kind, and for a shared one whether it answers (`redis-unavailable`: a process-local token is used). */
+export type TokenStoreState = 'memory' | 'redis' | 'redis-unavailable' | 'file' | 'file-unavailable'
 
 export type StoreResult<T> = { ok: true, value: T } | { ok: false }
 
@@ -58,7 +59,7 @@ export class TokenSharing {
 
   constructor (options: TokenSharingOptions) {
     this.#o = options
-    this.#state = options.store.shared ? 'redis' : 'memory'
+    this.#state = options.store.kind
   }
 
   get state (): TokenStoreState {
@@ -71,11 +72,13 @@ export class TokenSharing {
   }
 
   #mark (ok: boolean, err?: unknown): void {
-    if (!this.#o.store.shared) return
-    const next: TokenStoreState = ok ? 'redis' : 'redis-unavailable'
+    const { kind, shared } = this.#o.store
+    if (!shared || kind === 'memory') return
+    const next: TokenStoreState = ok ? kind : `${kind}-unavailable`
     if (next === this.#state) return
     this.#state = next
-    if (ok) this.#o.log.info({}, 'token store reachable again: sharing the ION token through Redis')
+    const through = kind === 'redis' ? 'Redis' : 'the token file'
+    if (ok) this.#o.log.info({}, `token store reachable again: sharing the ION token through ${through}`)
     else this.#o.log.warn({ err: errorSummary(err) }, 'token store unreachable: using a process-local ION token')
   }
 

@@ -15,7 +15,12 @@ export interface StoredToken {
  * A shared store (Redis) is seen by every replica; the memory store only by this process.
  */
 export interface TokenStore {
-  /** true when other replicas read the same token (the manager then never revokes it on close). */
+  /** Where the token is kept: named by the manager's state (`/ready`, logs). */
+  readonly kind: 'memory' | 'redis' | 'file'
+  /**
+   * true when other processes read the same token: other replicas (Redis), or the next run of this one (a token
+   * file). The manager then never revokes it on close.
+   */
   readonly shared: boolean
   get (): Promise<StoredToken | undefined>
   /** Stores the token until it expires. */
@@ -29,7 +34,7 @@ export interface TokenStore {
   close (): Promise<void>
 }
 
-function validToken (value: unknown): value is StoredToken {
+export function validToken (value: unknown): value is StoredToken {
   const t = value as StoredToken | null
   return t !== null && typeof t === 'object' &&
     typeof t.accessToken === 'string' && t.accessToken.length > 0 &&
@@ -43,6 +48,7 @@ function copy ({ accessToken, refreshToken, expiresAtMs, obtainedAtMs }: StoredT
 
 /** Process-local: one replica, one token. The lock always succeeds (the manager's single flight is the lock). */
 export class MemoryTokenStore implements TokenStore {
+  readonly kind = 'memory'
   readonly shared = false
   private token: StoredToken | undefined
   private readonly now: () => number
@@ -105,6 +111,7 @@ export function clientKeyPart (clientId: string): string {
  * lock is `<key>:lock`. The braces are a Cluster hash tag: the token and its lock live in one slot.
  */
 export class RedisTokenStore implements TokenStore {
+  readonly kind = 'redis'
   readonly shared = true
   readonly key: string
   readonly lockKey: string

@@ -180,12 +180,12 @@ export const SCHEMA_REFUSED: Record<string, { values: Record<string, unknown>, p
 }
 
 /**
- * The value sets the documentation shows: each YAML block of docs/deployment.md and the chart's README (a fragment without an .ionapi is
+ * The value sets the documentation shows: each YAML block of docs/deployment.md, the chart's README and the README (a fragment without an .ionapi is
  * taken with EXISTING, as the guide's values file has one) and the README's `helm install --set` command.
  */
 export function documentedValueSets (): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {}
-  for (const [name, file] of [['docs/deployment.md', DEPLOYMENT_DOC], ['helm/ion-gateway/README.md', CHART_README]] as const) {
+  for (const [name, file] of [['docs/deployment.md', DEPLOYMENT_DOC], ['helm/ion-gateway/README.md', CHART_README], ['README.md', join(ROOT, 'README.md')]] as const) {
     const doc = read(file)
     for (const block of doc.matchAll(/^```yaml\n([\s\S]*?)^```/gm)) {
       const values: unknown = YAML.parse(block[1]!)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { request as httpRequest } from 'node:http'
 import { startGateway } from '../helpers/gateway.ts'
 import { rawRequest } from '../helpers/http.ts'
@@ -44,7 +44,12 @@ t.test('the caller\'s credentials never reach ION; ION\'s Set-Cookie never reach
     headers: { 'set-cookie': 'ION_SESSION=secret', connection: 'x-internal', 'x-internal': 'leak', 'x-ion': 'kept' },
     body: { ok: true },
   })
+  // undici's own Agent: without one, request() uses the global dispatcher, which on Node 22 is Node's bundled (older)
+  // undici, and it refuses a Connection header listing header names.
+  const client = new Agent()
+  t.teardown(() => client.close())
   const res = await request(gw.url + ITEM, {
+    dispatcher: client,
     headers: {
       authorization: 'Bearer attacker',
       cookie: 'session=1',
