@@ -64,7 +64,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.decorate('lifecycle', { draining: false, closing: false })
   app.addHook('preClose', async () => { app.lifecycle.closing = true })
   // The lines still waiting in the log buffer are written when the app closes (later ones: at exit, by pino).
-  if (buffered) app.addHook('onClose', (_app, done) => { buffered.flushSync(); done() })
+  if (buffered) app.addHook('onClose', (_app, done) => { buffered.close(); done() })
   // While closing, every answer ends its keep-alive connection, so the server can finish closing once in-flight
   // requests are done (Fastify only closes the connections that are idle when close starts).
   app.addHook('onSend', (_request, reply, payload, done) => {

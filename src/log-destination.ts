@@ -14,6 +14,8 @@ export interface BufferedLogDestination {
   /** For the logger's `stream` option. */
   stream: { write (line: string): unknown }
   flushSync (): void
+  /** Writes what waits and stops the interval: later lines wait for minLength or exit (pino's exit handler). */
+  close (): void
 }
 
 /**
@@ -32,14 +34,19 @@ export function bufferedLogDestination ({ dest = 1, minLength = 4096, flushInter
   }, flushIntervalMs)
   timer.unref()
   stream.once('close', () => clearInterval(timer))
+  const flushSync = (): void => {
+    try {
+      stream.flushSync()
+    } catch {
+      // not open yet: nothing was written to it; or closed: nothing is left
+    }
+  }
   return {
     stream,
-    flushSync () {
-      try {
-        stream.flushSync()
-      } catch {
-        // not open yet: nothing was written to it; or closed: nothing is left
-      }
+    flushSync,
+    close () {
+      clearInterval(timer)
+      flushSync()
     },
   }
 }
