@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { addressIdentity } from '../src/edge/client-ip.ts'
-import { decideLimit, refusalMessage, type LimitState } from '../src/edge/client-limits.ts'
+import { clientVerdict, decideLimit, refusalMessage, type LimitState, type LimitVerdict } from '../src/edge/client-limits.ts'
 import { LocalCounters, RedisCounters, SharedCounters, rateLimitStore } from '../src/edge/rate-limit-store.ts'
 import { GatewayError } from '../src/errors.ts'
 
@@ -38,21 +38,29 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
     ? { remaining: settings.max, exceeded: false, ttlMs: settings.windowMs }
     : { remaining: result.remaining, exceeded: result.isExceeded, ttlMs: result.ttl }
 
-  app.addHook('onRequest', async (request, reply) => {
-    // Probes, metrics and docs are never limited.
-    if (request.routeOptions.config.public === true) return
-    const verdict = await decideLimit(keysRequired, request.client?.authenticated === true, {
+  const limit = String(settings.max)
+  const verdictFor = (request: FastifyRequest): Promise<LimitVerdict> => keysRequired
+    ? decideLimit(true, request.client?.authenticated === true, {
       countAddress: async () => state(await byAddress(request)),
       peekAddress: async () => state(await byAddress(request, { increment: false })),
       countClient: async () => state(await byClient(request)),
     })
+    // Open mode, decideLimit's first rule (each client its own budget) without its closures: this runs on every request.
+    : byClient(request).then(result => clientVerdict(state(result)))
+  const apply = (reply: FastifyReply, verdict: LimitVerdict): GatewayError | undefined => {
     const resetS = Math.max(1, Math.ceil(verdict.state.ttlMs / 1000))
-    reply.header('ratelimit-limit', settings.max)
-    reply.header('ratelimit-remaining', verdict.refused ? 0 : verdict.state.remaining)
-    reply.header('ratelimit-reset', resetS)
-    if (!verdict.refused) return
+    reply.header('ratelimit-limit', limit)
+    reply.header('ratelimit-remaining', verdict.refused ? '0' : String(verdict.state.remaining))
+    reply.header('ratelimit-reset', String(resetS))
+    if (!verdict.refused) return undefined
     metrics.rateLimitExceeded.inc()
-    throw new GatewayError('SYS_002', refusalMessage(verdict.by, settings.max, settings.windowMs), { retryAfterS: resetS })
+    return new GatewayError('SYS_002', refusalMessage(verdict.by, settings.max, settings.windowMs), { retryAfterS: resetS })
+  }
+
+  app.addHook('onRequest', (request, reply, done) => {
+    // Probes, metrics and docs are never limited.
+    if (request.routeOptions.config.public === true) return done()
+    verdictFor(request).then(verdict => done(apply(reply, verdict)), done)
   })
 }
 

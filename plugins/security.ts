@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import compress from '@fastify/compress'
 import cors from '@fastify/cors'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { constants as zlib } from 'node:zlib'
 import { securityHeaders } from '../src/edge/security-headers.ts'
 
@@ -17,13 +17,25 @@ async function security (app: FastifyInstance): Promise<void> {
   // @fastify/helmet, which builds a new helmet middleware on every request (docs/design.md says why, bench/README.md
   // how much).
   const headers = securityHeaders()
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers)
-    done()
-  })
-
   const origins = app.config.corsOrigins
-  if (origins.length > 0) {
+  // A browser preflight the CORS plugin did not answer (origin not allowed, or CORS off) ends here, without CORS
+  // headers, so the browser blocks the call and ION never sees it.
+  const endPreflight = (request: FastifyRequest, reply: FastifyReply): boolean => {
+    if (request.method !== 'OPTIONS' || request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined) return false
+    reply.code(204).header('vary', 'Origin').send()
+    return true
+  }
+  if (origins.length === 0) {
+    // Without CORS nothing runs between the two steps: one hook instead of two (it runs on every request).
+    app.addHook('onRequest', (request, reply, done) => {
+      reply.headers(headers)
+      if (!endPreflight(request, reply)) done()
+    })
+  } else {
+    app.addHook('onRequest', (_request, reply, done) => {
+      reply.headers(headers)
+      done()
+    })
     await app.register(cors, {
       origin: origins,
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
@@ -32,16 +44,10 @@ async function security (app: FastifyInstance): Promise<void> {
       maxAge: 600,
       strictPreflight: true,
     })
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!endPreflight(request, reply)) done()
+    })
   }
-  // A browser preflight the CORS plugin did not answer (origin not allowed, or CORS off) ends here, without CORS
-  // headers, so the browser blocks the call and ION never sees it.
-  app.addHook('onRequest', (request, reply, done) => {
-    if (request.method === 'OPTIONS' && request.headers.origin !== undefined && request.headers['access-control-request-method'] !== undefined) {
-      reply.code(204).header('vary', 'Origin').send()
-      return
-    }
-    done()
-  })
 
   await app.register(compress, {
     global: true,

@@ -3,6 +3,7 @@ import type { Server } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type {} from '@fastify/swagger' // route schema `tags`, `summary`… types
 import type { Config } from './config.ts'
+import { bufferedLogDestination } from './log-destination.ts'
 import { loggerOptions } from './logger.ts'
 import { GatewayError } from './errors.ts'
 import { httpServerOptions } from './edge/request-limits.ts'
@@ -25,8 +26,10 @@ import security from '../plugins/security.ts'
 import tracing from '../plugins/tracing.ts'
 
 export interface BuildOptions {
-  /** Where log lines go (tests capture them); stdout when absent. */
+  /** Where log lines go, each written at once (tests capture them). Absent: `logDestination`, buffered. */
   logStream?: { write (line: string): unknown }
+  /** The file descriptor or path log lines are buffered to (src/log-destination.ts) when no `logStream` is given; stdout by default. */
+  logDestination?: number | string
   /** Turn logging off entirely (benchmarks). */
   logger?: false
   /** The clock of ION holds and ION_CALLS_PER_MIN (tests move it); Date.now when absent. */
@@ -38,6 +41,7 @@ export interface BuildOptions {
  * The registration order below is the request pipeline order.
  */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const buffered = options.logger === false || options.logStream ? undefined : bufferedLogDestination({ dest: options.logDestination ?? 1 })
   const fastifyOptions: FastifyHttpOptions<Server> = {
     // Node's parser bound, header and request timeouts (REQUEST_BODY_TIMEOUT_MS is Fastify's requestTimeout too:
     // Fastify sets it on the server after creating it).
@@ -46,7 +50,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // What Node's HTTP server and Fastify's router refuse before any hook runs is answered with the envelope too.
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
-    logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, stream: options.logStream }),
+    logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, stream: options.logStream ?? buffered?.stream }),
     genReqId: requestIdFor,
     logController: new RequestLogController(),
     trustProxy: config.trustProxy,
@@ -63,6 +67,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Set by server.ts on SIGTERM: readiness turns 503 while in-flight requests finish.
   app.decorate('lifecycle', { draining: false, closing: false })
   app.addHook('preClose', async () => { app.lifecycle.closing = true })
+  // The lines still waiting in the log buffer are written when the app closes (later ones: at exit, by pino).
+  if (buffered) app.addHook('onClose', (_app, done) => { buffered.close(); done() })
   // While closing, every answer ends its keep-alive connection, so the server can finish closing once in-flight
   // requests are done (Fastify only closes the connections that are idle when close starts).
   app.addHook('onSend', (_request, reply, payload, done) => {

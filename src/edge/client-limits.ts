@@ -37,12 +37,17 @@ export interface LimitVerdict {
  * either: a guess is answered by its key only while the address has budget left, and every wrong guess spends it.
  */
 export async function decideLimit (keysRequired: boolean, authenticated: boolean, counters: CallerCounters): Promise<LimitVerdict> {
-  if (!keysRequired) return verdict('client', await counters.countClient())
+  if (!keysRequired) return clientVerdict(await counters.countClient())
   if (!authenticated) return verdict('address', await counters.countAddress())
   // Both at once (one round trip to a shared store): a refused request may spend one of its client's requests.
   const [address, client] = await Promise.all([counters.peekAddress(), counters.countClient()])
   if (address.remaining === 0) return { refused: true, by: 'address', state: address }
-  return verdict('client', client)
+  return clientVerdict(client)
+}
+
+/** Open mode, and a valid key from an address with budget left: the client's own budget decides. */
+export function clientVerdict (state: LimitState): LimitVerdict {
+  return verdict('client', state)
 }
 
 function verdict (by: LimitVerdict['by'], state: LimitState): LimitVerdict {

@@ -4,10 +4,13 @@ import type { RedisClient } from '../redis.ts'
 /** A client's count in the current window, and the milliseconds left in it (0: no window open). */
 export interface WindowCount { current: number, ttl: number }
 
-/** Fixed-window counters: `incr` counts a request, `read` looks without counting. */
+/**
+ * Fixed-window counters: `incr` counts a request, `read` looks without counting. In-process counters answer at once
+ * (no promise: the store calls back synchronously), shared ones with a promise.
+ */
 export interface Counters {
-  incr (key: string, windowMs: number): Promise<WindowCount>
-  read (key: string, windowMs: number): Promise<WindowCount>
+  incr (key: string, windowMs: number): WindowCount | Promise<WindowCount>
+  read (key: string, windowMs: number): WindowCount | Promise<WindowCount>
 }
 
 // One key per script (KEYS[1] only): a Redis Cluster runs it on the node owning that key's slot. The window starts at
@@ -72,17 +75,22 @@ export class LocalCounters implements Counters {
 
   constructor (private readonly maxKeys = 10000, private readonly now: () => number = Date.now) {}
 
-  async incr (key: string, windowMs: number): Promise<WindowCount> {
+  incr (key: string, windowMs: number): WindowCount {
     const now = this.now()
-    const found = this.windows.get(key)
-    const window = found && found.startMs + windowMs > now ? { current: found.current + 1, startMs: found.startMs } : { current: 1, startMs: now }
+    let window = this.windows.get(key)
+    if (window && window.startMs + windowMs > now) {
+      window.current++
+    } else {
+      window = { current: 1, startMs: now }
+    }
+    // Re-inserted, so the Map's order is the order of last use.
     this.windows.delete(key)
     this.windows.set(key, window)
     if (this.windows.size > this.maxKeys) this.windows.delete(this.windows.keys().next().value!)
     return { current: window.current, ttl: window.startMs + windowMs - now }
   }
 
-  async read (key: string, windowMs: number): Promise<WindowCount> {
+  read (key: string, windowMs: number): WindowCount {
     const now = this.now()
     const found = this.windows.get(key)
     if (!found || found.startMs + windowMs <= now) return { current: 0, ttl: 0 }
@@ -151,15 +159,20 @@ export function rateLimitStore (counters: Counters) {
     }
 
     incr (key: string, cb: StoreCallback, timeWindow: number): void {
-      counters.incr(key, timeWindow).then(res => cb(null, res), (err: Error) => cb(err))
+      answer(counters.incr(key, timeWindow), cb)
     }
 
     read (key: string, cb: StoreCallback, timeWindow: number): void {
-      counters.read(key, timeWindow).then(res => cb(null, res), (err: Error) => cb(err))
+      answer(counters.read(key, timeWindow), cb)
     }
 
     child (): GatewayRateLimitStore {
       return this
     }
   }
+}
+
+function answer (count: WindowCount | Promise<WindowCount>, cb: StoreCallback): void {
+  if (count instanceof Promise) count.then(res => cb(null, res), (err: Error) => cb(err))
+  else cb(null, count)
 }

@@ -9,7 +9,7 @@ import type { UpstreamTrace } from '../request-log.ts'
 import type { IonCallTracer } from '../telemetry/spans.ts'
 import { clientResponseHeaders } from './headers.ts'
 import { createReplaceStream, gatewayLinkReplacements, gatewayLocation, isJsonMediaType, locationBases, replaceAll } from './links.ts'
-import { forwardableBody } from './request-body.ts'
+import { forwardableBody, hasRequestBody } from './request-body.ts'
 import { bufferSmallBody } from './response-body.ts'
 import { createApiLabeler } from './api-labels.ts'
 import { SYSTEM_IDS, type SystemId } from './systems.ts'
@@ -143,7 +143,10 @@ export function createGateway (options: GatewayOptions): Gateway {
     const target = targets[system]
     // Refused here (API_003) when the path could leave the system's prefix: before the body is read.
     const guarded = target.guard(request.url)
-    const body = request.bodySource && await forwardableBody(request.bodySource, { maxBytes: options.maxUploadBytes })
+    // Most calls are reads without a body: no await for them.
+    const body = request.bodySource && hasRequestBody(request.bodySource)
+      ? await forwardableBody(request.bodySource, { maxBytes: options.maxUploadBytes })
+      : undefined
     const answer = await call(target, {
       method: request.method,
       upstreamPath: guarded.upstreamPath,

@@ -18,8 +18,8 @@ export interface BodyLimits {
  */
 export async function forwardableBody (raw: IncomingMessage, limits: BodyLimits): Promise<Buffer | Readable | undefined> {
   const { maxBytes, replayableBytes = REPLAYABLE_BODY_BYTES } = limits
+  if (!hasRequestBody(raw)) return undefined
   const contentLength = raw.headers['content-length']
-  if (contentLength === undefined && raw.headers['transfer-encoding'] === undefined) return undefined
   const length = contentLength === undefined ? Number.POSITIVE_INFINITY : Number(contentLength)
   if (length !== Number.POSITIVE_INFINITY && length > maxBytes) throw tooLarge(maxBytes)
   if (length > replayableBytes) return limitedStream(raw, maxBytes)
@@ -30,6 +30,11 @@ export async function forwardableBody (raw: IncomingMessage, limits: BodyLimits)
     throw incomplete(err)
   }
   return Buffer.concat(chunks)
+}
+
+/** A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3): callers skip forwardableBody. */
+export function hasRequestBody (raw: IncomingMessage): boolean {
+  return raw.headers['content-length'] !== undefined || raw.headers['transfer-encoding'] !== undefined
 }
 
 /**

@@ -1,0 +1,68 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { buildApp } from '../src/app.ts'
+import { bufferedLogDestination } from '../src/log-destination.ts'
+import { testConfig } from './helpers/config.ts'
+import { eventually } from './helpers/wait.ts'
+
+function linesIn (file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(line => line.length > 0)
+  } catch {
+    return []
+  }
+}
+
+t.test('a few buffered lines wait in memory, then reach the file within the flush interval', async t => {
+  const file = join(t.testdir(), 'access.log')
+  const destination = bufferedLogDestination({ dest: file, minLength: 4096, flushIntervalMs: 50 })
+  t.teardown(() => destination.flushSync())
+  // The file is opened asynchronously: the first line is written once it is open.
+  await eventually('the log file is open', () => readFileExists(file))
+  destination.stream.write('{"msg":"one"}\n')
+  destination.stream.write('{"msg":"two"}\n')
+  // Far below minLength: only the interval writes them.
+  await eventually('both lines in the file', () => {
+    const lines = linesIn(file)
+    return lines.length === 2 || `${lines.length} lines`
+  })
+  t.same(linesIn(file).map(line => JSON.parse(line).msg), ['one', 'two'])
+})
+
+t.test('past minLength the buffer is written without waiting for the interval', async t => {
+  const file = join(t.testdir(), 'access.log')
+  const destination = bufferedLogDestination({ dest: file, minLength: 256, flushIntervalMs: 3_600_000 })
+  t.teardown(() => destination.flushSync())
+  await eventually('the log file is open', () => readFileExists(file))
+  for (let i = 0; i < 40; i++) destination.stream.write(`{"n":${i},"pad":"${'x'.repeat(20)}"}\n`)
+  await eventually('the buffered lines in the file', () => {
+    const n = linesIn(file).length
+    return n > 0 || `${n} lines`
+  })
+  destination.flushSync()
+  t.equal(linesIn(file).length, 40)
+})
+
+t.test('the app writes every line still buffered when it closes', async t => {
+  const file = join(t.testdir(), 'gateway.log')
+  const app = await buildApp(testConfig({ LOG_LEVEL: 'info' }), { logDestination: file })
+  await app.ready()
+  await eventually('the log file is open', () => readFileExists(file))
+  for (let i = 0; i < 5; i++) await app.inject({ method: 'GET', url: `/nope-${i}` })
+  app.log.info({ marker: 'last' }, 'last line before close')
+  await app.close()
+  const lines = linesIn(file).map(line => JSON.parse(line) as { msg?: string, marker?: string, url?: string })
+  const completed = lines.filter(line => line.msg === 'request completed')
+  t.equal(completed.length, 5, `request lines: ${completed.map(l => l.url).join(', ')}`)
+  t.ok(lines.some(line => line.marker === 'last'), 'the line logged just before close')
+})
+
+function readFileExists (file: string): boolean {
+  try {
+    readFileSync(file)
+    return true
+  } catch {
+    return false
+  }
+}
