@@ -1,0 +1,72 @@
+/**
+ * Instructions per request under valgrind's callgrind: a figure that does not move with the machine's load or clock,
+ * for catching regressions. Each target runs under callgrind, is warmed up, its counters are zeroed
+ * (`callgrind_control -z`), answers N requests from a sequential client, and is dumped (`callgrind_control -d`); the
+ * dump's `summary:` (instructions executed, every thread) divided by N is the figure.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Pool } from 'undici'
+import { ITEM, startGateway, startTarget, type Emulator, type Target } from './harness.ts'
+
+export interface CallgrindRow { name: string, instructionsPerReq: number, requests: number }
+
+const WARMUP = 300
+const REQUESTS = 500
+
+async function sequential (url: string, count: number): Promise<void> {
+  const target = new URL(url)
+  const pool = new Pool(target.origin, { connections: 1 })
+  for (let i = 0; i < count; i++) {
+    const res = await pool.request({ method: 'GET', path: target.pathname + target.search })
+    await res.body.dump()
+    if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`)
+  }
+  await pool.close()
+}
+
+export function callgrindAvailable (): boolean {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' })
+    execFileSync('callgrind_control', ['-h'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function measureTarget (name: string, start: (wrapper: string[]) => Promise<Target>, path: string): Promise<CallgrindRow> {
+  const dir = mkdtempSync(join(tmpdir(), 'ion-gateway-callgrind-'))
+  // V8 writes and rewrites machine code in anonymous memory: callgrind must check for it everywhere.
+  const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', `--callgrind-out-file=${dir}/cg.out`]
+  const target = await start(wrapper)
+  try {
+    const url = target.url + path
+    await sequential(url, WARMUP)
+    execFileSync('callgrind_control', ['-z', String(target.pid)], { stdio: 'ignore' })
+    await sequential(url, REQUESTS)
+    execFileSync('callgrind_control', ['-d', String(target.pid)], { stdio: 'ignore' })
+    const dump = readdirSync(dir).filter(f => /^cg\.out\.\d+$/.test(f)).sort().pop()
+    if (!dump) throw new Error(`no callgrind dump in ${dir}`)
+    const summary = /^summary:\s+(\d+)/m.exec(readFileSync(join(dir, dump), 'utf8'))
+    if (!summary) throw new Error(`no summary in ${dump}`)
+    const measured = { name, instructionsPerReq: Math.round(Number(summary[1]) / REQUESTS), requests: REQUESTS }
+    process.stdout.write(`  ${name}: ${measured.instructionsPerReq.toLocaleString('en')} instructions/request (callgrind, ${REQUESTS} requests after ${WARMUP})\n`)
+    return measured
+  } finally {
+    target.stop()
+  }
+}
+
+/** HIT, MISS, the bare Fastify route and the bare proxy, one after the other (about a minute each). */
+export async function callgrindRows (emulator: Emulator, hitBodyFile: string, hitContentType: string): Promise<CallgrindRow[]> {
+  const opts = (wrapper: string[]) => ({ wrapper, readyTimeoutMs: 180_000 })
+  const rows: CallgrindRow[] = []
+  rows.push(await measureTarget('gateway HIT (memory cache)', w => startGateway(emulator, 'memory', {}, opts(w)), `/m3${ITEM}`))
+  rows.push(await measureTarget('gateway MISS (cache off)', w => startGateway(emulator, 'none', {}, opts(w)), `/m3${ITEM}`))
+  rows.push(await measureTarget('bare Fastify route', w => startTarget('bare-route', [hitBodyFile, hitContentType], opts(w)), `/m3${ITEM}`))
+  rows.push(await measureTarget('bare @fastify/http-proxy', w => startTarget('bare-proxy', [`${emulator.url}/${emulator.ionapi.ti}`, emulator.token], opts(w)), `/m3${ITEM}`))
+  return rows
+}
