@@ -49,7 +49,7 @@ async function bodySizes (emulator: Emulator, durationS: number): Promise<SizeRo
   // Bytes per listed row, from a 1,000-row list, to size the 64 KB and 1 MB answers.
   const perRow = (await request(`${tenantM3}${listPath(1000)}`, { headers }).then(async r => Buffer.from(await r.body.arrayBuffer()).length)) / 1000
   const sizes: Array<[string, string]> = [
-    ['1 KB', `${GET}?ITNO=A100`],
+    ['1 KB', ITEM],
     ['64 KB', listPath(Math.round(64_000 / perRow))],
     ['1 MB', listPath(Math.min(EXTRA_ITEMS, Math.round(1_000_000 / perRow)))],
   ]
@@ -72,23 +72,23 @@ async function memoryNow (target: Target): Promise<{ rss: number, heap: number }
   return { rss: rssBytes(target.pid), heap: m.heapUsed }
 }
 
-async function cacheSizes (emulator: Emulator, durationS: number): Promise<CacheRow[]> {
-  // 1 M entries of ~1.3 KB need ~1.5 GB: the bound is raised (default 64 MiB), TTL long enough to outlive the run.
+async function cacheSizes (emulator: Emulator, durationS: number, largest: number): Promise<CacheRow[]> {
+  // 1 M entries of ~1.3 KB need ~1.6 GB: the bound is raised (default 64 MiB), TTL long enough to outlive the run.
   const gw = await startGateway(emulator, 'memory', { CACHE_MAX_BYTES: String(4 * 1024 ** 3), CACHE_TTL_M3: '3600' }, { nodeFlags: ['--max-old-space-size=4096'] })
   // Distinct keys, identical answers: the emulator ignores an input field it does not know (`n`).
-  const keyed = (i: number) => `/m3${GET}?ITNO=A100&n=${i}`
+  const keyed = (i: number) => `/m3${ITEM}&n=${i}`
   await fill(gw.url, 1000, i => `/m3${GET}?ITNO=A101&n=${i}`)
   const base = await memoryNow(gw)
   const out: CacheRow[] = []
   let filled = 0
-  for (const entries of [1000, 100_000, 1_000_000]) {
+  for (const entries of [1000, largest / 10, largest]) {
     const started = performance.now()
     const failed = await fill(gw.url, entries - filled, i => keyed(filled + i + 1))
     if (failed) throw new Error(`${failed} fill requests failed`)
     filled = entries
     const mem = await memoryNow(gw)
     process.stdout.write(`  filled ${entries} entries (${Math.round((performance.now() - started) / 1000)} s): RSS ${Math.round(mem.rss / 1048576)} MiB, heap ${Math.round(mem.heap / 1048576)} MiB\n`)
-    const hit = await measure(`HIT over ${entries} entries (random key)`, gw.pid, `${gw.url}/m3${GET}?ITNO=A100&n=`, durationS, { script: wrkRandomScript(`/m3${GET}?ITNO=A100&n=`, entries) })
+    const hit = await measure(`HIT over ${entries} entries (random key)`, gw.pid, `${gw.url}/m3${ITEM}`, durationS, { script: wrkRandomScript(`/m3${ITEM}&n=`, entries) })
     out.push({ entries, hit, rssBytesPerEntry: Math.round((mem.rss - base.rss) / entries), heapBytesPerEntry: Math.round((mem.heap - base.heap) / entries) })
   }
   gw.stop()
@@ -109,14 +109,14 @@ async function concurrency (emulator: Emulator, durationS: number, rate: number)
 /** Client i's address: 10.x.y.z, distinct for i < 2^24. */
 const clientIp = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
 
-async function rateLimitClients (emulator: Emulator): Promise<ClientRow[]> {
+async function rateLimitClients (emulator: Emulator, largest: number): Promise<ClientRow[]> {
   // Behind a trusted proxy the client is the X-Forwarded-For address: one counter per address (the runner is the proxy).
   const gw = await startGateway(emulator, 'memory', { TRUST_PROXY: '127.0.0.1' })
   await fill(gw.url, 1000, () => `/m3${ITEM}`, 16, () => ({ 'x-forwarded-for': '192.0.2.1' }))
   const base = await memoryNow(gw)
   const out: ClientRow[] = []
   let seen = 0
-  for (const clients of [10, 10_000, 1_000_000]) {
+  for (const clients of [10, largest / 100, largest]) {
     const cpuBefore = cpuSeconds(gw.pid)
     const started = performance.now()
     const failed = await fill(gw.url, clients - seen, () => `/m3${ITEM}`, 64, i => ({ 'x-forwarded-for': clientIp(seen + i) }))
@@ -134,18 +134,19 @@ async function rateLimitClients (emulator: Emulator): Promise<ClientRow[]> {
 
 const growth = (a: number | undefined, b: number | undefined) => (a && b ? Math.round((b / a) * 100) / 100 : undefined)
 
-export async function runGrowth ({ durationS, rate = 2000 }: { durationS: number, rate?: number }): Promise<void> {
+/** `largest`: the most cache entries and rate-limit clients (1 M; `--quick` 100 k). */
+export async function runGrowth ({ durationS, largest = 1_000_000, rate = 2000 }: { durationS: number, largest?: number, rate?: number }): Promise<void> {
   const started = performance.now()
   process.stdout.write(`ion-gateway growth: ${durationS} s per row, ${settings.connections} connections unless stated, ${cpus().length} cores, node ${process.version}\n`)
   const emulator = await startEmulator()
   process.stdout.write('answer size\n')
   const sizes = await bodySizes(emulator, durationS)
   process.stdout.write('cache entries\n')
-  const cache = await cacheSizes(emulator, durationS)
+  const cache = await cacheSizes(emulator, durationS, largest)
   process.stdout.write('connections at a fixed offered load\n')
   const latency = await concurrency(emulator, durationS, rate)
   process.stdout.write('distinct clients in the rate limiter\n')
-  const clients = await rateLimitClients(emulator)
+  const clients = await rateLimitClients(emulator, largest)
 
   const first = sizes[0]
   const last = sizes.at(-1)
@@ -154,11 +155,11 @@ export async function runGrowth ({ durationS, rate = 2000 }: { durationS: number
     bodyBytesFactor: growth(first?.bytes, last?.bytes),
     hitCpuFactor: growth(first?.hit.cpuUsPerReq, last?.hit.cpuUsPerReq),
     missCpuFactor: growth(first?.miss.cpuUsPerReq, last?.miss.cpuUsPerReq),
-    cacheEntriesFactor: 1000,
+    cacheEntriesFactor: largest / 1000,
     cacheHitCpuFactor: growth(cache[0]?.hit.cpuUsPerReq, cache.at(-1)?.hit.cpuUsPerReq),
     cacheRssPerEntryFactor: growth(cache[1]?.rssBytesPerEntry, cache.at(-1)?.rssBytesPerEntry),
     p99Factor1To500Connections: growth(latency[0]?.at.p99Ms, latency.at(-1)?.at.p99Ms),
-    clientsRssPerClientFactor10kTo1M: growth(clients[1]?.rssBytesPerClient, clients.at(-1)?.rssBytesPerClient),
+    clientsRssPerClientFactor: growth(clients[1]?.rssBytesPerClient, clients.at(-1)?.rssBytesPerClient),
   }
   const summary = { date: new Date().toISOString(), commit: commit(), node: process.version, cores: cpus().length, durationS, fixedRate: rate, sizes, cache, latency, clients, verdicts, seconds: Math.round((performance.now() - started) / 1000) }
 

@@ -5,7 +5,7 @@
  * under callgrind. `--growth` and `--soak <s>` run the growth tables and the soak instead (bench/growth.ts,
  * bench/soak.ts). Prints a table and writes bench/results/latest.json. See bench/README.md.
  */
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -124,7 +124,7 @@ const round2 = (x: number) => Math.round(x * 100) / 100
 
 async function main (): Promise<void> {
   build()
-  if (values.growth) return await runGrowth({ durationS: values.quick ? 3 : 5 })
+  if (values.growth) return await runGrowth({ durationS: values.quick ? 3 : 5, largest: values.quick ? 100_000 : 1_000_000, rate: RATE })
   if (values.soak !== undefined) return await runSoak({ durationS: Number(values.soak), windowS: Number(values.window) })
   const onlyCallgrind = values.callgrind === true
   const withCallgrind = values.callgrind !== false && callgrindAvailable()
@@ -141,7 +141,10 @@ async function main (): Promise<void> {
   if (onlyCallgrind) {
     hit.stop()
     callgrind = await callgrindRows(emulator, answer.file, answer.contentType)
-    writeResults({ date: new Date().toISOString(), commit: commit(), node: process.version, cores: cpus().length, callgrind })
+    // Alone, it updates the callgrind figures of the last full run's results.
+    const file = join(root, 'bench/results/latest.json')
+    const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as object : {}
+    writeResults({ ...previous, callgrind, callgrindDate: new Date().toISOString(), callgrindCommit: commit() })
     return
   }
 
