@@ -41,7 +41,7 @@ async function measureTarget (name: string, start: (wrapper: string[]) => Promis
   const dir = mkdtempSync(join(tmpdir(), 'ion-gateway-callgrind-'))
   // V8 writes and rewrites machine code in anonymous memory: callgrind must check for it everywhere.
   // Started and warmed up with instrumentation off (several times faster), switched on before counting.
-  const wrapper = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', '--dump-instr=no', `--callgrind-out-file=${dir}/cg.out`]
+  const wrapper = ['valgrind', '-q', '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', '--dump-instr=no', `--callgrind-out-file=${dir}/cg.out`]
   const started = performance.now()
   const target = await start(wrapper)
   try {

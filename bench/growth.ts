@@ -16,7 +16,9 @@ import { root } from './harness.ts'
 const GET = '/m3api-rest/v2/execute/MMS200MI/GetItmBasic'
 const LIST = '/m3api-rest/v2/execute/MMS200MI/LstItmByItm'
 /** Items added to the emulator for the large answers: numbered so `LstItmByItm?ITNO=<from>` lists only the tail. */
-const EXTRA_ITEMS = 6000
+const EXTRA_ITEMS = 8000
+/** Fewer connections for the answer sizes: 50 MISSes of 1 MB in flight queue in the emulator for seconds. */
+const SIZE_CONNECTIONS = 10
 const itemNumber = (i: number) => `Z${String(i).padStart(5, '0')}`
 
 async function bytesOf (url: string): Promise<number> {
@@ -58,8 +60,8 @@ async function bodySizes (emulator: Emulator, durationS: number): Promise<SizeRo
   const out: SizeRow[] = []
   for (const [label, path] of sizes) {
     const bytes = await bytesOf(`${hitGw.url}/m3${path}`)
-    const hit = await measure(`HIT ${label} (${bytes} B)`, hitGw.pid, `${hitGw.url}/m3${path}`, durationS)
-    const miss = await measure(`MISS ${label} (${bytes} B)`, missGw.pid, `${missGw.url}/m3${path}`, durationS)
+    const hit = await measure(`HIT ${label} (${bytes} B)`, hitGw.pid, `${hitGw.url}/m3${path}`, durationS, { connections: SIZE_CONNECTIONS })
+    const miss = await measure(`MISS ${label} (${bytes} B)`, missGw.pid, `${missGw.url}/m3${path}`, durationS, { connections: SIZE_CONNECTIONS })
     out.push({ label, bytes, hit, miss })
   }
   hitGw.stop()

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { request } from 'undici'
-import { callgrindAvailable, callgrindRows, type CallgrindRow } from './callgrind.ts'
+import { callgrindAvailable, callgrindRows } from './callgrind.ts'
 import { runGrowth } from './growth.ts'
 import {
   build, children, commit, configure, freePort, ITEM, killChildren, LOAD_CPU, measure as measureFor, measureAtRate as measureAtRateFor,
@@ -30,9 +30,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '2000' },
     // Pin the target under test to its own core (taskset), everything else to another.
     pin: { type: 'boolean', default: true },
-    // Instructions per request under callgrind: part of the default run; --no-callgrind skips it, --callgrind alone
-    // runs only it.
-    callgrind: { type: 'boolean' },
+    // Instructions per request under callgrind, alone (several minutes): updates bench/results/latest.json.
+    callgrind: { type: 'boolean', default: false },
     growth: { type: 'boolean', default: false },
     soak: { type: 'string' },
     // Soak report window, seconds.
@@ -126,8 +125,8 @@ async function main (): Promise<void> {
   build()
   if (values.growth) return await runGrowth({ durationS: values.quick ? 3 : 5, largest: values.quick ? 100_000 : 1_000_000, rate: RATE })
   if (values.soak !== undefined) return await runSoak({ durationS: Number(values.soak), windowS: Number(values.window) })
-  const onlyCallgrind = values.callgrind === true
-  const withCallgrind = values.callgrind !== false && callgrindAvailable()
+  const onlyCallgrind = values.callgrind
+  if (onlyCallgrind && !callgrindAvailable()) throw new Error('--callgrind needs valgrind (apt-get install valgrind)')
   process.stdout.write(`ion-gateway benchmark: ${DURATION_S} s per run, ${CONNECTIONS} connections, ${cpus().length} cores, node ${process.version}, load from ${WRK ? 'wrk' : 'autocannon'}, ${TASKSET ? `target pinned to core ${TARGET_CPU}, load and upstream on core ${LOAD_CPU}` : 'not pinned'}\n`)
   const emulator = await startEmulator()
   const { ionapi, token } = emulator
@@ -137,14 +136,11 @@ async function main (): Promise<void> {
 
   const hit = await startGateway(emulator, 'memory')
   const answer = await hitAnswer(hit.url)
-  let callgrind: CallgrindRow[] | undefined
   if (onlyCallgrind) {
     hit.stop()
-    callgrind = await callgrindRows(emulator, answer.file, answer.contentType)
+    const callgrind = await callgrindRows(emulator, answer.file, answer.contentType)
     // Alone, it updates the callgrind figures of the last full run's results.
-    const file = join(root, 'bench/results/latest.json')
-    const previous = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as object : {}
-    writeResults({ ...previous, callgrind, callgrindDate: new Date().toISOString(), callgrindCommit: commit() })
+    writeResults({ ...previousResults(), callgrind, callgrindDate: new Date().toISOString(), callgrindCommit: commit() })
     return
   }
 
@@ -198,9 +194,6 @@ async function main (): Promise<void> {
   const tokenCalls = (await stats(emulatorUrl)).tokenRequests.total
   cold.stop()
 
-  if (withCallgrind) callgrind = await callgrindRows(emulator, answer.file, answer.contentType)
-  else notes.push('callgrind rows skipped (--no-callgrind, or valgrind not installed)')
-
   const byName = (n: string) => rows.find(r => r.name.startsWith(n))
   const ratio = (a?: Row, b?: Row) => (a && b && b.reqPerS > 0 ? round2(a.reqPerS / b.reqPerS) : undefined)
   // CPU per request of the gateway over its floor's: how many times the floor's cost a request costs.
@@ -232,7 +225,6 @@ async function main (): Promise<void> {
       cpuGatewayMissOverBareProxy: missOverProxy,
       cpuGatewayMissOverExpress: cpuTimes(byName('gateway MISS'), byName('Express')),
     },
-    ...(callgrind ? { callgrind } : {}),
     coalescing: { concurrentIdenticalColdRequests: 200, upstreamCalls: coalesced },
     tokens: { requests: tokenRun.requests.total, tokenRequests: tokenCalls },
     ...(notes.length ? { notes } : {}),
@@ -246,10 +238,16 @@ async function main (): Promise<void> {
   process.stdout.write(`CPU/request gateway MISS / bare @fastify/http-proxy: ${verdict(targets.missCpuOverBareProxy)}\n`)
   process.stdout.write(`CPU/request gateway MISS / Express 5 + http-proxy-middleware: ${summary.ratios.cpuGatewayMissOverExpress}×\n`)
   process.stdout.write(`throughput  gateway MISS / bare proxy: ${summary.ratios.gatewayMissOverBareProxy}   gateway HIT / emulator direct: ${summary.ratios.gatewayHitOverDirect}\n`)
-  for (const c of callgrind ?? []) process.stdout.write(`callgrind ${c.name}: ${c.instructionsPerReq.toLocaleString('en')} instructions/request\n`)
   process.stdout.write(`coalescing: 200 concurrent identical cold requests -> ${coalesced} upstream call(s)\n`)
   process.stdout.write(`tokens: ${tokenRun.requests.total} requests on a cold gateway -> ${tokenCalls} token request(s)\n`)
-  writeResults(summary)
+  // The callgrind figures of the last --callgrind run are kept (with their own date and commit).
+  const { callgrind, callgrindDate, callgrindCommit } = previousResults() as Record<string, unknown>
+  writeResults({ ...summary, ...(callgrind ? { callgrind, callgrindDate, callgrindCommit } : {}) })
+}
+
+function previousResults (): object {
+  const file = join(root, 'bench/results/latest.json')
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as object : {}
 }
 
 function writeResults (summary: object): void {
