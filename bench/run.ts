@@ -33,6 +33,8 @@ const { values } = parseArgs({
     // Instructions per request under callgrind, alone (several minutes): updates bench/results/latest.json.
     callgrind: { type: 'boolean', default: false },
     growth: { type: 'boolean', default: false },
+    // Growth: the most cache entries and rate-limit clients (default 1 M, 100 k with --quick).
+    largest: { type: 'string' },
     soak: { type: 'string' },
     // Soak report window, seconds.
     window: { type: 'string', default: '60' },
@@ -123,7 +125,7 @@ const round2 = (x: number) => Math.round(x * 100) / 100
 
 async function main (): Promise<void> {
   build()
-  if (values.growth) return await runGrowth({ durationS: values.quick ? 3 : 5, largest: values.quick ? 100_000 : 1_000_000, rate: RATE })
+  if (values.growth) return await runGrowth({ durationS: values.quick ? 3 : 5, largest: values.largest ? Number(values.largest) : values.quick ? 100_000 : 1_000_000, rate: RATE })
   if (values.soak !== undefined) return await runSoak({ durationS: Number(values.soak), windowS: Number(values.window) })
   const onlyCallgrind = values.callgrind
   if (onlyCallgrind && !callgrindAvailable()) throw new Error('--callgrind needs valgrind (apt-get install valgrind)')
