@@ -25,7 +25,7 @@ function mixPath (n: number): string {
   }
 }
 
-interface Window { minute: number, reqPerS: number, p99Ms: number, failed: number, rssMiB: number, heapMiB: number }
+interface Window { window: number, reqPerS: number, p99Ms: number, failed: number, rssMiB: number, heapMiB: number }
 
 export async function runSoak ({ durationS, windowS }: { durationS: number, windowS: number }): Promise<void> {
   if (!(durationS > 0)) throw new Error('--soak needs a duration in seconds')
@@ -48,9 +48,9 @@ export async function runSoak ({ durationS, windowS }: { durationS: number, wind
     windowS,
     onWindow: async (index, w) => {
       const m = await gw.memory()
-      const row = { minute: index + 1, reqPerS: w.reqPerS, p99Ms: w.p99Ms, failed: w.errors + w.non2xx, rssMiB: Math.round(rssBytes(gw.pid) / 104857.6) / 10, heapMiB: Math.round(m.heapUsed / 104857.6) / 10 }
+      const row = { window: index + 1, reqPerS: w.reqPerS, p99Ms: w.p99Ms, failed: w.errors + w.non2xx, rssMiB: Math.round(rssBytes(gw.pid) / 104857.6) / 10, heapMiB: Math.round(m.heapUsed / 104857.6) / 10 }
       windows.push(row)
-      process.stdout.write(`  window ${row.minute}: ${row.reqPerS} req/s, p99 ${row.p99Ms} ms, failed ${row.failed}, RSS ${row.rssMiB} MiB, heap ${row.heapMiB} MiB\n`)
+      process.stdout.write(`  window ${row.window}: ${row.reqPerS} req/s, p99 ${row.p99Ms} ms, failed ${row.failed}, RSS ${row.rssMiB} MiB, heap ${row.heapMiB} MiB\n`)
     },
   })
   gw.stop()
@@ -67,7 +67,7 @@ export async function runSoak ({ durationS, windowS }: { durationS: number, wind
   verdicts.flat = verdicts.rss.withinTenPercent && verdicts.heap.withinTenPercent && verdicts.p99.withinTenPercent && failed === 0
   const word = (ok: boolean) => (ok ? 'flat' : 'NOT flat')
   process.stdout.write('\nwindow  req/s   p99 ms  failed  RSS MiB  heap MiB\n')
-  for (const w of windows) process.stdout.write(`${String(w.minute).padEnd(8)}${String(w.reqPerS).padEnd(8)}${String(w.p99Ms).padEnd(8)}${String(w.failed).padEnd(8)}${String(w.rssMiB).padEnd(9)}${w.heapMiB}\n`)
+  for (const w of windows) process.stdout.write(`${String(w.window).padEnd(8)}${String(w.reqPerS).padEnd(8)}${String(w.p99Ms).padEnd(8)}${String(w.failed).padEnd(8)}${String(w.rssMiB).padEnd(9)}${w.heapMiB}\n`)
   process.stdout.write(`\nRSS ${word(verdicts.rss.withinTenPercent)} (${verdicts.rss.base} -> max ${verdicts.rss.worst} MiB), heap ${word(verdicts.heap.withinTenPercent)} (${verdicts.heap.base} -> max ${verdicts.heap.worst} MiB), p99 ${word(verdicts.p99.withinTenPercent)} (${verdicts.p99.base} -> max ${verdicts.p99.worst} ms), failed requests ${failed}: ${verdicts.flat ? 'PASS' : 'FAIL'}\n`)
   const summary = { date: new Date().toISOString(), commit: commit(), node: process.version, cores: cpus().length, durationS, windowS, capacityReqPerS: capacity.reqPerS, offeredReqPerS: rate, total, windows, verdicts }
   mkdirSync(join(root, 'bench/results'), { recursive: true })
