@@ -252,15 +252,9 @@ end
 }
 
 /** A wrk Lua script sending `prefix .. n` for n drawn at random from 1..count (distinct keys, e.g. `&n=`). */
-export function wrkRandomScript (prefix: string, count: number, headerName?: string): string {
+export function wrkRandomScript (prefix: string, count: number): string {
   const file = join(mkdtempSync(join(tmpdir(), 'ion-gateway-wrk-')), 'random.lua')
-  writeFileSync(file, headerName
-    ? `math.randomseed(42)
-request = function()
-  return wrk.format("GET", ${JSON.stringify(prefix)}, { [${JSON.stringify(headerName)}] = "10." .. math.random(0, 255) .. "." .. math.random(0, 255) .. "." .. math.random(0, 255) })
-end
-`
-    : `math.randomseed(42)
+  writeFileSync(file, `math.randomseed(42)
 request = function()
   return wrk.format("GET", ${JSON.stringify(prefix)} .. math.random(1, ${count}))
 end
