@@ -38,7 +38,8 @@ export function configure (opts: { connections: number, pin: boolean, autocannon
 export const children: ChildProcess[] = []
 
 export function killChildren (): void {
-  for (const c of children) c.kill('SIGKILL')
+  // SIGTERM: nginx's master takes its worker down with it; the node targets exit cleanly.
+  for (const c of children) c.kill('SIGTERM')
 }
 
 export function pin (pid: number | undefined, cpu: string): void {
