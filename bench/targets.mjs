@@ -3,21 +3,32 @@
  * the built gateway (`dist/`, from `npm run build`): the way the image runs it. Through tsx the same gateway costs
  * ~5 µs more per request (its loader hooks and the names it gives every closure).
  *   node bench/targets.mjs emulator <port>
- *   node bench/targets.mjs gateway <port> <ionapiFile> <cacheDriver>
+ *   node bench/targets.mjs gateway <port> <ionapiFile> <cacheDriver> [<env JSON>]
  *   node bench/targets.mjs bare-proxy <port> <upstreamBase> <token>
- * Prints `READY <port>` once listening.
+ *   node bench/targets.mjs bare-route <port> <bodyFile> <contentType>
+ *   node bench/targets.mjs express-proxy <port> <upstreamBase> <token>
+ * Prints `READY <port>` once listening. Started with an IPC channel, it answers the message `memory` with its
+ * `process.memoryUsage()` after a full GC (when node runs with --expose-gc).
  */
 import { readFileSync } from 'node:fs'
+import { Agent } from 'node:http'
 import Fastify from 'fastify'
 import httpProxy from '@fastify/http-proxy'
+import express from 'express'
+import { createProxyMiddleware } from 'http-proxy-middleware'
 import { pino } from 'pino'
 import { buildApp } from '../dist/src/app.js'
 import { resolveConfig } from '../dist/src/config.js'
 import { createEmulator } from '../dist-emulator/emulator/index.js'
 
-const [kind, portArg, arg1, arg2] = process.argv.slice(2)
+const [kind, portArg, arg1, arg2, arg3] = process.argv.slice(2)
 // A clean exit on SIGTERM lets `node --cpu-prof` write its profile.
 process.once('SIGTERM', () => process.exit(0))
+process.on('message', message => {
+  if (message !== 'memory') return
+  globalThis.gc?.()
+  process.send?.(process.memoryUsage())
+})
 const port = Number(portArg)
 
 if (kind === 'emulator') {
@@ -35,6 +46,8 @@ if (kind === 'emulator') {
     MAX_EVENT_LOOP_DELAY_MS: '0',
     // Experiments: pass gateway variables through, e.g. BENCH_UPSTREAM_CONNECTIONS=128.
     ...(process.env.BENCH_UPSTREAM_CONNECTIONS ? { UPSTREAM_CONNECTIONS: process.env.BENCH_UPSTREAM_CONNECTIONS } : {}),
+    // What a mode sets: REDIS_URL, CACHE_MAX_BYTES, TRUST_PROXY…
+    ...(arg3 ? JSON.parse(arg3) : {}),
   }, ionapi)
   const app = await buildApp(config, { logStream: pino.destination({ dest: '/dev/null', sync: true }) })
   await app.listen({ port, host: '127.0.0.1' })
@@ -50,6 +63,26 @@ if (kind === 'emulator') {
     replyOptions: { rewriteRequestHeaders: (_req, headers) => ({ ...headers, authorization: `Bearer ${token}` }) },
   })
   await app.listen({ port, host: '127.0.0.1' })
+  process.stdout.write(`READY ${port}\n`)
+} else if (kind === 'bare-route') {
+  // The framework floor of a HIT: one Fastify route answering the gateway's HIT body, bytes and content-type.
+  const [body, contentType] = [readFileSync(arg1), arg2]
+  const app = Fastify({ logger: false })
+  app.get('/m3/*', (_request, reply) => { reply.header('content-type', contentType).send(body) })
+  await app.listen({ port, host: '127.0.0.1' })
+  process.stdout.write(`READY ${port}\n`)
+} else if (kind === 'express-proxy') {
+  // The stack this project replaces: Express 5 and http-proxy-middleware with a fixed token, keep-alive upstream.
+  const [upstream, token] = [arg1, arg2]
+  const app = express()
+  app.use('/m3', createProxyMiddleware({
+    target: `${upstream}/M3`,
+    agent: new Agent({ keepAlive: true, maxSockets: 64 }),
+    headers: { authorization: `Bearer ${token}` },
+  }))
+  await new Promise((resolve, reject) => {
+    const server = app.listen(port, '127.0.0.1', err => (err ? reject(err) : resolve(server)))
+  })
   process.stdout.write(`READY ${port}\n`)
 } else {
   process.stderr.write(`unknown target ${kind}\n`)
