@@ -50,8 +50,10 @@ function windowCount (reply: unknown): WindowCount {
 export class RedisCounters implements Counters {
   private readonly incrScript: Script
   private readonly readScript: Script
+  private readonly keyPrefix: string
 
-  constructor (redis: RedisClient, private readonly keyPrefix: string) {
+  constructor (redis: RedisClient, keyPrefix: string) {
+    this.keyPrefix = keyPrefix
     // defineCommand sends EVALSHA (EVAL once the server lacks the script); a Cluster routes it by KEYS[1].
     const scripted = redis as RedisClient & ScriptedClient
     if (!scripted.gatewayRateLimitIncr) redis.defineCommand('gatewayRateLimitIncr', { numberOfKeys: 1, lua: INCR_SCRIPT })
@@ -73,7 +75,13 @@ export class RedisCounters implements Counters {
 export class LocalCounters implements Counters {
   private readonly windows = new Map<string, { current: number, startMs: number }>()
 
-  constructor (private readonly maxKeys = 10000, private readonly now: () => number = Date.now) {}
+  private readonly maxKeys: number
+  private readonly now: () => number
+
+  constructor (maxKeys = 10000, now: () => number = Date.now) {
+    this.maxKeys = maxKeys
+    this.now = now
+  }
 
   incr (key: string, windowMs: number): WindowCount {
     const now = this.now()
@@ -115,7 +123,12 @@ export interface SharedCountersOptions {
 export class SharedCounters implements Counters {
   private readonly local: Counters
 
-  constructor (private readonly shared: Counters, private readonly options: SharedCountersOptions) {
+  private readonly shared: Counters
+  private readonly options: SharedCountersOptions
+
+  constructor (shared: Counters, options: SharedCountersOptions) {
+    this.shared = shared
+    this.options = options
     this.local = options.local ?? new LocalCounters()
   }
 

@@ -11,8 +11,11 @@ export class RequestDeadline extends EventEmitter {
   private readonly timer: NodeJS.Timeout
   private controller: AbortController | undefined
 
-  constructor (readonly timeoutMs: number) {
+  readonly timeoutMs: number
+
+  constructor (timeoutMs: number) {
     super()
+    this.timeoutMs = timeoutMs
     this.timer = setTimeout(() => this.expire(), timeoutMs)
   }
 

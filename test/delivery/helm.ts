@@ -32,8 +32,11 @@ export interface RenderOptions { releaseName?: string, namespace?: string }
 
 /** Helm refused the values: `message` is the template's `fail` text or the schema validation report. */
 export class HelmRefusal extends Error {
-  constructor (message: string, readonly output: string) {
+  readonly output: string
+
+  constructor (message: string, output: string) {
     super(message)
+    this.output = output
   }
 }
 

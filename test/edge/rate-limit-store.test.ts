@@ -107,7 +107,11 @@ t.test('local counters: fixed windows on a fake clock, read without counting, bo
 
 /** Counters whose every call fails with `failure`, as a Redis client does when the server is gone. */
 class FailingCounters implements Counters {
-  constructor (private readonly failure: Error) {}
+  private readonly failure: Error
+  constructor (failure: Error) {
+    this.failure = failure
+  }
+
   async incr (): Promise<WindowCount> { throw this.failure }
   async read (): Promise<WindowCount> { throw this.failure }
 }
