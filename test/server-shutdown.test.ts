@@ -1,22 +1,12 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { createEmulator } from '../emulator/index.ts'
+import { buildIsCurrent, root } from './helpers/build.ts'
 import { eventually, freePort } from './helpers/wait.ts'
-
-const root = fileURLToPath(new URL('..', import.meta.url))
-
-/** dist/src/server.js exists and is newer than every source file it is built from. */
-function buildIsCurrent (): boolean {
-  const built = statSync(join(root, 'dist/src/server.js'), { throwIfNoEntry: false })
-  if (!built) return false
-  const sources = ['src', 'plugins'].flatMap(dir => readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' }).map(f => join(root, dir, f)))
-  return sources.every(file => statSync(file).mtimeMs <= built.mtimeMs)
-}
 
 t.test('SIGTERM: /ready 503 during the delay, the slow in-flight request completes, token revoked, exit 0', async t => {
   const emulator = await createEmulator({ port: 0 })
