@@ -1,5 +1,5 @@
 import neostandard from 'neostandard'
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'coverage/**', '.tap/**', 'bench/results/**'] }),
+  ...neostandard({ ts: true, ignores: ['dist/**', 'dist-emulator/**', '.dev/**', 'coverage/**', '.tap/**', 'bench/results/**'] }),
 ]
