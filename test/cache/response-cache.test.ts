@@ -1,29 +1,36 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createMemoryDriver } from '../../src/cache/drivers/memory.ts'
 import type { CacheDriver } from '../../src/cache/driver.ts'
 import { createResponseCache, type CacheRequest, type OriginAnswer } from '../../src/cache/manager.ts'
 
-/** A real memory driver whose writes land `delayMs` late, as a remote store's do. */
-function slowWrites (delayMs: number): CacheDriver {
+/** A promise the test settles when it chooses: a slow remote store or ION, whatever the machine's load. */
+function gate (): { opened: Promise<void>, open: () => void } {
+  let open!: () => void
+  const opened = new Promise<void>(resolve => { open = resolve })
+  return { opened, open }
+}
+
+/** A real memory driver whose writes land only once `writes` is opened, as a remote store's land late. */
+function heldWrites (writes: { opened: Promise<void> }): CacheDriver {
   const inner = createMemoryDriver({ maxBytes: 1 << 20 })
   return {
     ...inner,
-    name: 'slow-writes',
+    name: 'held-writes',
     async set (key, entry, ttlMs) {
-      await sleep(delayMs)
+      await writes.opened
       await inner.set(key, entry, ttlMs)
     },
   }
 }
 
-function originCounting (): { calls: () => number, fetchOrigin: () => Promise<OriginAnswer> } {
+/** An origin that counts its calls; each answers once `answers` is opened (at once without one). */
+function originCounting (answers?: { opened: Promise<void> }): { calls: () => number, fetchOrigin: () => Promise<OriginAnswer> } {
   let calls = 0
   return {
     calls: () => calls,
     async fetchOrigin () {
       calls++
-      await sleep(20)
+      await answers?.opened
       const body = Buffer.from(JSON.stringify({ call: calls }))
       return {
         statusCode: 200,
@@ -41,7 +48,8 @@ function request (origin: ReturnType<typeof originCounting>): CacheRequest {
 }
 
 t.test('a miss arriving while the leader is still writing the entry shares its answer', async t => {
-  const cache = createResponseCache({ driver: slowWrites(100), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
+  const writes = gate()
+  const cache = createResponseCache({ driver: heldWrites(writes), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
   const origin = originCounting()
   const first = await cache.fetch(request(origin))
   t.equal(first.cacheStatus, 'MISS')
@@ -49,25 +57,33 @@ t.test('a miss arriving while the leader is still writing the entry shares its a
   const late = await cache.fetch(request(origin))
   t.equal(origin.calls(), 1, 'ION is not called a second time')
   t.same(late.body, first.body)
+  writes.open()
   await cache.whenIdle() // the write has landed
   const hit = await cache.fetch(request(origin))
   t.equal(hit.cacheStatus, 'HIT')
   t.equal(origin.calls(), 1)
 })
 
-t.test('concurrent misses spread over the write window cause one origin call', async t => {
-  const cache = createResponseCache({ driver: slowWrites(30), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
-  const origin = originCounting()
-  const answers = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
-    await sleep(i * 2)
-    return cache.fetch(request(origin))
-  }))
-  t.equal(origin.calls(), 1)
-  t.ok(answers.every(a => a.statusCode === 200))
+t.test('misses before ION answers, while the entry is written and after it landed cause one origin call', async t => {
+  const writes = gate()
+  const answers = gate()
+  const cache = createResponseCache({ driver: heldWrites(writes), staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
+  const origin = originCounting(answers)
+  const fetchMany = (n: number) => Promise.all(Array.from({ length: n }, () => cache.fetch(request(origin))))
+  const beforeAnswer = fetchMany(20)
+  answers.open()
+  const waited = await beforeAnswer
+  const whileWriting = await fetchMany(20) // the write is still held
+  writes.open()
+  await cache.whenIdle()
+  const afterWrite = await fetchMany(10)
+  t.equal(origin.calls(), 1, 'one call to ION for all 50')
+  t.ok([...waited, ...whileWriting, ...afterWrite].every(a => a.statusCode === 200))
+  t.same(afterWrite.map(a => a.cacheStatus), Array(10).fill('HIT'), 'once written, hits')
 })
 
 t.test('once the write failed, the next miss calls ION again (the flight is released)', async t => {
-  const failing: CacheDriver = { ...createMemoryDriver({ maxBytes: 1 << 20 }), async set () { await sleep(10); throw new Error('down') } }
+  const failing: CacheDriver = { ...createMemoryDriver({ maxBytes: 1 << 20 }), async set () { throw new Error('down') } }
   const errors: string[] = []
   const cache = createResponseCache({ driver: failing, staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000, events: { error: (_e, op) => errors.push(op) } })
   const origin = originCounting()

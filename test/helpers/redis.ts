@@ -2,9 +2,9 @@ import type { Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
-import { freePort } from './wait.ts'
+import { eventually, freePort } from './wait.ts'
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -65,16 +65,29 @@ async function launch (port: number, extraArgs: string[] = [], configFile?: stri
   const spawnError = new Promise<Error>(resolve => proc.once('error', resolve))
   running.add(proc)
   proc.once('exit', () => running.delete(proc))
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS
-  while (Date.now() < deadline && !status.exited) {
-    const probe = await Promise.race([answersPing(port, password), spawnError])
-    if (probe instanceof Error) return { ok: false, addressInUse: false, output: probe.message }
-    // Someone else may answer on this port (a race for a free port): only our live process counts.
-    if (probe && !status.exited) return { ok: true, proc }
-    await sleep(25)
-  }
+  let failed: Error | undefined
+  spawnError.then(err => { failed = err }, () => {})
+  // A readiness the test can only observe by asking: PING until it answers, the process exits or cannot spawn.
+  // Someone else may answer on this port (a race for a free port): only our live process counts.
+  let answered = false
+  await eventually(`redis-server on ${port} answers PING`, async () => {
+    if (status.exited || failed) return true
+    answered = await answersPing(port, password)
+    return answered
+  }, STARTUP_TIMEOUT_MS, 25).catch(() => {})
+  if (failed) return { ok: false, addressInUse: false, output: failed.message }
+  if (answered && !status.exited) return { ok: true, proc }
   await killProcess(proc)
   return { ok: false, addressInUse: /in use|EADDRINUSE/i.test(output), output }
+}
+
+/** Nobody listens on `port` now: it can be bound. */
+async function portIsFree (port: number): Promise<boolean> {
+  return new Promise(resolve => {
+    const srv = createServer()
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+  })
 }
 
 async function killProcess (proc: ChildProcess): Promise<void> {
@@ -128,7 +141,7 @@ export async function startRedis (t: Test, options: { extraArgs?: (port: number)
           return
         }
         lastOutput = result.output
-        await sleep(100)
+        await eventually(`port ${port} free again`, () => portIsFree(port), 4000, 50).catch(() => {})
       }
       throw new Error(`could not restart ${BINARY} on port ${port}: ${lastOutput.trim() || 'no output'}`)
     },
