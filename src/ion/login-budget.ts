@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { GatewayError } from '../errors.ts'
 import type { RedisClient } from '../redis.ts'
-import type { Clock, Timer } from './clock.ts'
+import { SharedStoreCalls } from '../shared-store-calls.ts'
+import type { Clock } from './clock.ts'
 import type { TokenLogger } from './token-logger.ts'
 import { clientKeyPart } from './token-store.ts'
 
@@ -197,11 +198,18 @@ export interface LoginBudgetOptions {
 export class LoginBudget {
   readonly #o: LoginBudgetOptions
   readonly #local = new MemoryLoginBudgetStore()
+  readonly #calls: SharedStoreCalls
   #seq = 0
-  #sharedFailing = false
 
   constructor (options: LoginBudgetOptions) {
     this.#o = options
+    this.#calls = new SharedStoreCalls({
+      timeoutMs: options.storeTimeoutMs,
+      clock: options.clock,
+      log: options.log,
+      name: 'login budget',
+      fallback: 'this replica counts its own ION logins',
+    })
   }
 
   /** May this 401 (on `accessToken`) cost a login? */
@@ -230,25 +238,7 @@ export class LoginBudget {
 
   /** The shared store's answer, or undefined when there is none or it failed (then this process decides). */
   async #shared<T> (fn: (s: LoginBudgetStore) => Promise<T>): Promise<T | undefined> {
-    const { store, clock, storeTimeoutMs, log } = this.#o
-    if (!store) return undefined
-    let timer: Timer | undefined
-    try {
-      const value = await Promise.race([
-        fn(store),
-        new Promise<never>((_resolve, reject) => {
-          timer = clock.setTimer(() => reject(new Error(`login budget store did not answer within ${storeTimeoutMs} ms`)), storeTimeoutMs)
-        }),
-      ])
-      if (this.#sharedFailing) log.info({}, 'login budget shared through Redis again')
-      this.#sharedFailing = false
-      return value
-    } catch {
-      if (!this.#sharedFailing) log.warn({}, 'login budget store unreachable: this replica counts its own ION logins')
-      this.#sharedFailing = true
-      return undefined
-    } finally {
-      timer?.cancel()
-    }
+    const { store } = this.#o
+    return store ? this.#calls.call(() => fn(store)) : undefined
   }
 }

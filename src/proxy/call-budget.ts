@@ -1,5 +1,7 @@
 import { GatewayError } from '../errors.ts'
+import { systemClock } from '../ion/clock.ts'
 import type { RedisClient } from '../redis.ts'
+import { SharedStoreCalls } from '../shared-store-calls.ts'
 import { SYSTEMS, type SystemId } from './systems.ts'
 
 /** The longest hold an ION `Retry-After` can cause: a broken or hostile value must not stop a system for hours. */
@@ -138,11 +140,18 @@ export class CallBudget {
   readonly #checking = new Map<SystemId, Promise<void>>()
   /** This replica's count of the current window: its own calls while the store fails, the store's count otherwise. */
   #window = { startMs: 0, used: 0 }
-  #storeFailing = false
+  readonly #calls: SharedStoreCalls
 
   constructor (options: CallBudgetOptions) {
     this.#o = options
     this.#checkEveryMs = options.holdCheckIntervalMs ?? SHARED_HOLD_CHECK_MS
+    this.#calls = new SharedStoreCalls({
+      timeoutMs: options.storeTimeoutMs,
+      clock: systemClock(),
+      ...(options.log ? { log: options.log } : {}),
+      name: 'ION call budget',
+      fallback: 'this replica keeps its own holds and count',
+    })
   }
 
   /**
@@ -224,26 +233,7 @@ export class CallBudget {
 
   /** The store's answer, or undefined when there is none or it failed (then this replica decides). */
   async #shared<T> (fn: (s: CallBudgetStore) => Promise<T>): Promise<T | undefined> {
-    const { store, storeTimeoutMs, log } = this.#o
-    if (!store) return undefined
-    let timer: NodeJS.Timeout | undefined
-    try {
-      const value = await Promise.race([
-        fn(store),
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`call budget store did not answer within ${storeTimeoutMs} ms`)), storeTimeoutMs)
-          timer.unref()
-        }),
-      ])
-      if (this.#storeFailing) log?.info({}, 'ION call budget shared through Redis again')
-      this.#storeFailing = false
-      return value
-    } catch {
-      if (!this.#storeFailing) log?.warn({}, 'ION call budget store unreachable: this replica keeps its own holds and count')
-      this.#storeFailing = true
-      return undefined
-    } finally {
-      clearTimeout(timer)
-    }
+    const { store } = this.#o
+    return store ? this.#calls.call(() => fn(store)) : undefined
   }
 }
