@@ -62,6 +62,22 @@ t.test('UPSTREAM_MAX_INFLIGHT=4: 100 concurrent reads, ION never sees more than 
   t.ok(waited !== undefined && waited >= 1 && waited <= 96, `the waits are counted (${waited} requests waited; at most 96 can have: 4 went straight to ION)`)
 })
 
+t.test('UPSTREAM_MAX_INFLIGHT=4: the in-flight and queue gauges show the calls at ION and those waiting', async t => {
+  const gw = await startGateway(t, { env: { UPSTREAM_MAX_INFLIGHT: '4', UPSTREAM_TIMEOUT_MS: '20000' } })
+  await eventually('the gateway holds a token', () => gw.app.ionTokens.state().hasValidToken)
+  gw.emulator.faults.latency(1500, ION_M3) // three rounds of 4, 4 and 2 calls: the queue is not empty for 3 s
+  const pending = Promise.all(Array.from({ length: 10 }, (_, i) => get(`${gw.url}${ITEM}?ITNO=${ITEM_NUMBERS[i % ITEM_NUMBERS.length]}&g=${i}`)))
+  let seen = ''
+  await eventually('4 calls at ION and the rest waiting', async () => {
+    const inflight = await metric(gw, /^ion_gateway_upstream_inflight_requests\{system="m3"\} (\d+)/m)
+    const queued = await metric(gw, /^ion_gateway_upstream_queue_length\{system="m3"\} (\d+)/m)
+    seen = `inflight ${inflight}, queued ${queued}`
+    return (inflight === 4 && queued !== undefined && queued > 0) || seen
+  })
+  t.pass(`the gauges showed ${seen}`)
+  t.same(tally(await pending), { 200: 10 })
+})
+
 t.test('UPSTREAM_MAX_INFLIGHT=4: requests still waiting for a place at their deadline get 503 SYS_004 and never reach ION', async t => {
   const gw = await startGateway(t, { env: { UPSTREAM_MAX_INFLIGHT: '4', UPSTREAM_TIMEOUT_MS: '1000' } })
   await eventually('the gateway holds a token', () => gw.app.ionTokens.state().hasValidToken)
