@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { spawnSync } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +23,15 @@ function cli (command: string[]): Cli {
     const run = spawnSync(process.execPath, [...command, ...args], { cwd: root, encoding: 'utf8' })
     return { status: run.status, stdout: run.stdout, stderr: run.stderr }
   }
+}
+
+/** The same run, not blocking the test process: independent runs go side by side. */
+function cliAsync (command: string[]): (...args: string[]) => Promise<Run> {
+  return (...args) => new Promise(resolve => {
+    execFile(process.execPath, [...command, ...args], { cwd: root, encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr })
+    })
+  })
 }
 
 const printedKey = (out: string) => /\n {2}(igw_\S+)\n/.exec(out)?.[1]
@@ -61,14 +70,16 @@ async function manageClients (t: Test, keys: Cli): Promise<void> {
 }
 
 /** Wrong command lines get the usage and exit 2; a broken file is reported and left as it is. */
-async function refuseBadInput (t: Test, keys: Cli): Promise<void> {
+async function refuseBadInput (t: Test, keys: (...args: string[]) => Promise<Run>): Promise<void> {
   const file = join(tempDir(t), 'api-keys.json')
-  for (const bad of [[], ['add', 'x'], ['add', '--file', file], ['list', 'x', '--file', file], ['revoke', 'x', '--admin', '--file', file], ['rotate', 'x', '--file', file], ['add', 'x', '--file', file, '--bogus']]) {
-    const run = keys(...bad)
+  const bads = [[], ['add', 'x'], ['add', '--file', file], ['list', 'x', '--file', file], ['revoke', 'x', '--admin', '--file', file], ['rotate', 'x', '--file', file], ['add', 'x', '--file', file, '--bogus']]
+  const runs = await Promise.all(bads.map(bad => keys(...bad)))
+  bads.forEach((bad, i) => {
+    const run = runs[i] as Run
     t.same([run.status, /usage: keys add/.test(run.stderr)], [2, true], `usage error for ${bad.join(' ') || '(nothing)'} (saw ${run.status})`)
-  }
+  })
   writeFileSync(file, '[{')
-  const broken = keys('add', 'x', '--file', file)
+  const broken = await keys('add', 'x', '--file', file)
   t.same([broken.status, /not valid JSON/.test(broken.stderr), readFileSync(file, 'utf8')], [1, true, '[{'], 'a broken file is reported and left alone')
 }
 
@@ -81,7 +92,7 @@ t.test('node dist/src/keys-cli.js works from a build made with tsconfig.build.js
   // imports, so this test never races another one writing dist/.
   if (buildIsCurrent('src/keys-cli.js')) {
     await manageClients(t, cli([join(root, 'dist/src/keys-cli.js')]))
-    await refuseBadInput(t, cli([join(root, 'dist/src/keys-cli.js')]))
+    await refuseBadInput(t, cliAsync([join(root, 'dist/src/keys-cli.js')]))
     return
   }
   const out = tempDir(t)
@@ -97,5 +108,5 @@ t.test('node dist/src/keys-cli.js works from a build made with tsconfig.build.js
   const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(out, 'tsconfig.json')], { encoding: 'utf8' })
   t.equal(build.status, 0, 'tsc', { stdout: build.stdout, stderr: build.stderr })
   await manageClients(t, cli([join(out, 'dist/src/keys-cli.js')]))
-  await refuseBadInput(t, cli([join(out, 'dist/src/keys-cli.js')]))
+  await refuseBadInput(t, cliAsync([join(out, 'dist/src/keys-cli.js')]))
 })
