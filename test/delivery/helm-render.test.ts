@@ -147,10 +147,10 @@ t.test('the Deployment: hardened pod, probes, resources, /tmp, image of the appV
 
 t.test('terminationGracePeriodSeconds outlasts SHUTDOWN_DELAY_MS plus the server\'s drain budget', async t => {
   const { pod, configMap } = render()
-  const server = read(join(ROOT, 'src', 'server.ts'))
+  const server = read(join(ROOT, 'src', 'serve.ts'))
   const budget = /DRAIN_BUDGET_MS\s*=\s*(\d+)/.exec(server)
-  // The lead owns server.ts; if the constant is renamed the chart's 25 s stays the reference.
-  if (!budget) t.comment('DRAIN_BUDGET_MS not found in src/server.ts: assuming 25000 ms')
+  // The lead owns serve.ts; if the constant is renamed the chart's 25 s stays the reference.
+  if (!budget) t.comment('DRAIN_BUDGET_MS not found in src/serve.ts: assuming 25000 ms')
   const drainMs = budget ? Number(budget[1]) : 25000
   const delayMs = Number(configMap.data.SHUTDOWN_DELAY_MS)
   t.equal(delayMs, 5000)
