@@ -93,13 +93,16 @@ async function measureTarget (name: string, start: (wrapper: string[]) => Promis
   }
 }
 
-/** HIT, MISS, the bare Fastify route and the bare proxy, one after the other. */
-export async function callgrindRows (emulator: Emulator, hitBodyFile: string, hitContentType: string): Promise<CallgrindRow[]> {
+export const CALLGRIND_TARGETS = ['hit', 'miss', 'route', 'proxy'] as const
+export type CallgrindTarget = typeof CALLGRIND_TARGETS[number]
+
+/** HIT, MISS, the bare Fastify route and the bare proxy (or those of `only`), one after the other. */
+export async function callgrindRows (emulator: Emulator, hitBodyFile: string, hitContentType: string, only: readonly CallgrindTarget[] = CALLGRIND_TARGETS): Promise<CallgrindRow[]> {
   const opts = (wrapper: string[]) => ({ wrapper, readyTimeoutMs: 600_000 })
   const rows: CallgrindRow[] = []
-  rows.push(await measureTarget('gateway HIT (memory cache)', w => startGateway(emulator, 'memory', {}, opts(w)), `/m3${ITEM}`))
-  rows.push(await measureTarget('gateway MISS (cache off)', w => startGateway(emulator, 'none', {}, opts(w)), `/m3${ITEM}`))
-  rows.push(await measureTarget('bare Fastify route', w => startTarget('bare-route', [hitBodyFile, hitContentType], opts(w)), `/m3${ITEM}`))
-  rows.push(await measureTarget('bare @fastify/http-proxy', w => startTarget('bare-proxy', [`${emulator.url}/${emulator.ionapi.ti}`, emulator.token], opts(w)), `/m3${ITEM}`))
+  if (only.includes('hit')) rows.push(await measureTarget('gateway HIT (memory cache)', w => startGateway(emulator, 'memory', {}, opts(w)), `/m3${ITEM}`))
+  if (only.includes('miss')) rows.push(await measureTarget('gateway MISS (cache off)', w => startGateway(emulator, 'none', {}, opts(w)), `/m3${ITEM}`))
+  if (only.includes('route')) rows.push(await measureTarget('bare Fastify route', w => startTarget('bare-route', [hitBodyFile, hitContentType], opts(w)), `/m3${ITEM}`))
+  if (only.includes('proxy')) rows.push(await measureTarget('bare @fastify/http-proxy', w => startTarget('bare-proxy', [`${emulator.url}/${emulator.ionapi.ti}`, emulator.token], opts(w)), `/m3${ITEM}`))
   return rows
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { request } from 'undici'
-import { callgrindAvailable, callgrindRows } from './callgrind.ts'
+import { CALLGRIND_TARGETS, callgrindAvailable, callgrindRows, type CallgrindTarget } from './callgrind.ts'
 import { runGrowth } from './growth.ts'
 import {
   build, children, commit, configure, freePort, ITEM, killChildren, LOAD_CPU, measure as measureFor, measureAtRate as measureAtRateFor,
@@ -32,6 +32,8 @@ const { values } = parseArgs({
     pin: { type: 'boolean', default: true },
     // Instructions per request under callgrind, alone (several minutes): updates bench/results/latest.json.
     callgrind: { type: 'boolean', default: false },
+    // With --callgrind: only these targets (comma-separated: hit, miss, route, proxy); printed, not written.
+    only: { type: 'string' },
     growth: { type: 'boolean', default: false },
     // Growth: the most cache entries and rate-limit clients (default 1 M, 100 k with --quick).
     largest: { type: 'string' },
@@ -140,7 +142,11 @@ async function main (): Promise<void> {
   const answer = await hitAnswer(hit.url)
   if (onlyCallgrind) {
     hit.stop()
-    const callgrind = await callgrindRows(emulator, answer.file, answer.contentType)
+    const only = values.only?.split(',').map(name => name.trim())
+    const unknown = only?.filter(name => !(CALLGRIND_TARGETS as readonly string[]).includes(name))
+    if (unknown?.length) throw new Error(`--only: unknown target ${unknown.join(', ')} (${CALLGRIND_TARGETS.join(', ')})`)
+    const callgrind = await callgrindRows(emulator, answer.file, answer.contentType, only as CallgrindTarget[] | undefined)
+    if (only) return
     // Alone, it updates the callgrind figures of the last full run's results.
     writeResults({ ...previousResults(), callgrind, callgrindDate: new Date().toISOString(), callgrindCommit: commit() })
     return
