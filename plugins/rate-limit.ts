@@ -1,9 +1,8 @@
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { addressIdentity } from '../src/edge/client-ip.ts'
-import { clientVerdict, decideLimit, refusalMessage, type LimitState, type LimitVerdict } from '../src/edge/client-limits.ts'
-import { LocalCounters, RedisCounters, SharedCounters, rateLimitStore } from '../src/edge/rate-limit-store.ts'
+import { decideLimit, refusalMessage, type LimitVerdict } from '../src/edge/client-limits.ts'
+import { CallerWindows, LocalCounters, RedisCounters, SharedCounters } from '../src/edge/rate-limit-store.ts'
 import { GatewayError } from '../src/errors.ts'
 
 /**
@@ -11,7 +10,8 @@ import { GatewayError } from '../src/errors.ts'
  * limited by address (src/edge/client-limits.ts says why a throttled address is refused whatever key it presents).
  *
  * One onRequest hook limits every request but the public ones, before any answer can depend on the key: routes,
- * unknown routes and unsupported methods alike (the library's own `global` hooks cover registered routes only).
+ * unknown routes and unsupported methods alike. It asks the counters directly, not through @fastify/rate-limit
+ * (docs/design.md, "Where the project departs from its stack").
  */
 async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
   const { rateLimit: settings } = app.config
@@ -31,25 +31,11 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
       },
     })
     : new LocalCounters()
-  await app.register(rateLimit, { global: false, max: settings.max, timeWindow: settings.windowMs, store: rateLimitStore(counters) })
-  const byAddress = app.createRateLimit({ keyGenerator: request => request.client?.address ?? addressKey(request.ip) })
-  const byClient = app.createRateLimit({ keyGenerator: request => request.client?.id ?? addressKey(request.ip) })
-  const state = (result: Awaited<ReturnType<typeof byClient>>): LimitState => result.isAllowed
-    ? { remaining: settings.max, exceeded: false, ttlMs: settings.windowMs }
-    : { remaining: result.remaining, exceeded: result.isExceeded, ttlMs: result.ttl }
-
-  const limit = String(settings.max)
-  const verdictFor = (request: FastifyRequest): Promise<LimitVerdict> => keysRequired
-    ? decideLimit(true, request.client?.authenticated === true, {
-      countAddress: async () => state(await byAddress(request)),
-      peekAddress: async () => state(await byAddress(request, { increment: false })),
-      countClient: async () => state(await byClient(request)),
-    })
-    // Open mode, decideLimit's first rule (each client its own budget) without its closures: this runs on every request.
-    : byClient(request).then(result => clientVerdict(state(result)))
+  const limit = { max: settings.max, windowMs: settings.windowMs }
+  const maxHeader = String(settings.max)
   const apply = (reply: FastifyReply, verdict: LimitVerdict): GatewayError | undefined => {
     const resetS = Math.max(1, Math.ceil(verdict.state.ttlMs / 1000))
-    reply.header('ratelimit-limit', limit)
+    reply.header('ratelimit-limit', maxHeader)
     reply.header('ratelimit-remaining', verdict.refused ? '0' : String(verdict.state.remaining))
     reply.header('ratelimit-reset', String(resetS))
     if (!verdict.refused) return undefined
@@ -60,7 +46,13 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', (request, reply, done) => {
     // Probes, metrics and docs are never limited.
     if (request.routeOptions.config.public === true) return done()
-    verdictFor(request).then(verdict => done(apply(reply, verdict)), done)
+    const { client } = request
+    const address = client?.address ?? addressKey(request.ip)
+    const caller = new CallerWindows(counters, limit, address, client?.id ?? address)
+    const verdict = decideLimit(keysRequired, client?.authenticated === true, caller)
+    // This replica's counters decide at once: the request goes on in the same tick, without a promise.
+    if (verdict instanceof Promise) verdict.then(v => done(apply(reply, v)), done)
+    else done(apply(reply, verdict))
   })
 }
 

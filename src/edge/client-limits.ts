@@ -8,14 +8,17 @@ export interface LimitState {
   ttlMs: number
 }
 
-/** The counters of one request's caller; each call is one atomic step of the store. */
+/**
+ * The counters of one request's caller; each call is one atomic step of the store. In-process counters answer at
+ * once, shared ones (Redis) with a promise: a decision over in-process counters is made without a promise.
+ */
 export interface CallerCounters {
   /** Counts the request against the caller's address (the bad-key budget). */
-  countAddress (): Promise<LimitState>
+  countAddress (): LimitState | Promise<LimitState>
   /** The address's state, without counting. */
-  peekAddress (): Promise<LimitState>
+  peekAddress (): LimitState | Promise<LimitState>
   /** Counts the request against the caller's client id. */
-  countClient (): Promise<LimitState>
+  countClient (): LimitState | Promise<LimitState>
 }
 
 export interface LimitVerdict {
@@ -36,13 +39,25 @@ export interface LimitVerdict {
  * step on the address counter (a wrong key counts, a valid key peeks), so concurrent guesses cannot slip past it
  * either: a guess is answered by its key only while the address has budget left, and every wrong guess spends it.
  */
-export async function decideLimit (keysRequired: boolean, authenticated: boolean, counters: CallerCounters): Promise<LimitVerdict> {
-  if (!keysRequired) return clientVerdict(await counters.countClient())
-  if (!authenticated) return verdict('address', await counters.countAddress())
+export function decideLimit (keysRequired: boolean, authenticated: boolean, counters: CallerCounters): LimitVerdict | Promise<LimitVerdict> {
+  if (!keysRequired) return then(counters.countClient(), clientVerdict)
+  if (!authenticated) return then(counters.countAddress(), addressVerdict)
   // Both at once (one round trip to a shared store): a refused request may spend one of its client's requests.
-  const [address, client] = await Promise.all([counters.peekAddress(), counters.countClient()])
+  const address = counters.peekAddress()
+  const client = counters.countClient()
+  if (address instanceof Promise || client instanceof Promise) {
+    return Promise.all([address, client]).then(([a, c]) => validKeyVerdict(a, c))
+  }
+  return validKeyVerdict(address, client)
+}
+
+function validKeyVerdict (address: LimitState, client: LimitState): LimitVerdict {
   if (address.remaining === 0) return { refused: true, by: 'address', state: address }
   return clientVerdict(client)
+}
+
+function then<T, R> (value: T | Promise<T>, next: (value: T) => R): R | Promise<R> {
+  return value instanceof Promise ? value.then(next) : next(value)
 }
 
 /** Open mode, and a valid key from an address with budget left: the client's own budget decides. */
@@ -52,6 +67,10 @@ export function clientVerdict (state: LimitState): LimitVerdict {
 
 function verdict (by: LimitVerdict['by'], state: LimitState): LimitVerdict {
   return { refused: state.exceeded, by, state }
+}
+
+function addressVerdict (state: LimitState): LimitVerdict {
+  return verdict('address', state)
 }
 
 /** The refusal's message: the configured limit and window (Retry-After says how long is left). */

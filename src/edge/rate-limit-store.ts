@@ -1,5 +1,6 @@
 import { GatewayError } from '../errors.ts'
 import type { RedisClient } from '../redis.ts'
+import type { CallerCounters, LimitState } from './client-limits.ts'
 
 /** A client's count in the current window, and the milliseconds left in it (0: no window open). */
 export interface WindowCount { current: number, ttl: number }
@@ -155,37 +156,45 @@ export class SharedCounters implements Counters {
   }
 }
 
-type StoreCallback = (err: Error | null, res?: WindowCount) => void
+/** The window's fixed limits: `max` requests per `windowMs`. */
+export interface WindowLimit { max: number, windowMs: number }
 
-/**
- * @fastify/rate-limit's public store contract (its `store` option): a class built with the plugin's options, with
- * `incr(key, cb, timeWindow, max)`, `read` (for `{ increment: false }`) and `child(routeOptions)`. Every limiter of
- * the gateway shares `counters`: the keys tell them apart, not the route. Fixed windows only: the plugin's
- * continueExceeding and exponentialBackoff are refused rather than ignored.
- */
-export function rateLimitStore (counters: Counters) {
-  return class GatewayRateLimitStore {
-    constructor (options: { continueExceeding?: boolean, exponentialBackoff?: boolean } = {}) {
-      if (options.continueExceeding === true || options.exponentialBackoff === true) {
-        throw new Error('the gateway\'s rate-limit store counts fixed windows: continueExceeding and exponentialBackoff are not supported')
-      }
-    }
-
-    incr (key: string, cb: StoreCallback, timeWindow: number): void {
-      answer(counters.incr(key, timeWindow), cb)
-    }
-
-    read (key: string, cb: StoreCallback, timeWindow: number): void {
-      answer(counters.read(key, timeWindow), cb)
-    }
-
-    child (): GatewayRateLimitStore {
-      return this
-    }
-  }
+/** A counter's state against the limit (the count that passed `max` is the first refused). */
+export function limitState ({ current, ttl }: WindowCount, max: number): LimitState {
+  return { remaining: Math.max(0, max - current), exceeded: current > max, ttlMs: ttl }
 }
 
-function answer (count: WindowCount | Promise<WindowCount>, cb: StoreCallback): void {
-  if (count instanceof Promise) count.then(res => cb(null, res), (err: Error) => cb(err))
-  else cb(null, count)
+/**
+ * One request's caller on the gateway's counters: its address key and its client key. In-process counters answer at
+ * once, so `decideLimit` decides without a promise; shared ones answer with a promise.
+ */
+export class CallerWindows implements CallerCounters {
+  private readonly counters: Counters
+  private readonly limit: WindowLimit
+  private readonly addressKey: string
+  private readonly clientKey: string
+
+  constructor (counters: Counters, limit: WindowLimit, addressKey: string, clientKey: string) {
+    this.counters = counters
+    this.limit = limit
+    this.addressKey = addressKey
+    this.clientKey = clientKey
+  }
+
+  countAddress (): LimitState | Promise<LimitState> {
+    return this.state(this.counters.incr(this.addressKey, this.limit.windowMs))
+  }
+
+  peekAddress (): LimitState | Promise<LimitState> {
+    return this.state(this.counters.read(this.addressKey, this.limit.windowMs))
+  }
+
+  countClient (): LimitState | Promise<LimitState> {
+    return this.state(this.counters.incr(this.clientKey, this.limit.windowMs))
+  }
+
+  private state (count: WindowCount | Promise<WindowCount>): LimitState | Promise<LimitState> {
+    const { max } = this.limit
+    return count instanceof Promise ? count.then(c => limitState(c, max)) : limitState(count, max)
+  }
 }

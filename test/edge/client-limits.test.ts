@@ -61,3 +61,17 @@ t.test('the message states the configured window, never the time left', async t 
   t.same([900000, 60000, 3600000, 7200000, 86400000, 90000, 1000, 1500].map(describeWindow),
     ['15 minutes', 'minute', 'hour', '2 hours', 'day', '90 seconds', 'second', '1500 ms'])
 })
+
+t.test('counters that answer at once get a verdict at once; any promise makes the verdict a promise', async t => {
+  const state = (remaining: number): LimitState => ({ remaining, exceeded: false, ttlMs: 1000 })
+  const now: CallerCounters = { countAddress: () => state(0), peekAddress: () => state(1), countClient: () => state(2) }
+  for (const [keys, valid] of [[false, false], [true, false], [true, true]] as const) {
+    const verdict = decideLimit(keys, valid, now)
+    t.notOk(verdict instanceof Promise, `keys ${keys}, valid key ${valid}: no promise`)
+  }
+  t.same(decideLimit(true, true, now), { refused: false, by: 'client', state: state(2) })
+  const slowPeek: CallerCounters = { ...now, peekAddress: async () => state(0) }
+  const verdict = decideLimit(true, true, slowPeek)
+  t.ok(verdict instanceof Promise)
+  t.same(await verdict, { refused: true, by: 'address', state: state(0) }, 'the address budget, read by promise, still decides')
+})

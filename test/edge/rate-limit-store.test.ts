@@ -1,30 +1,12 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createRedisClient } from '../../src/redis.ts'
-import { LocalCounters, RedisCounters, SharedCounters, rateLimitStore, type Counters, type WindowCount } from '../../src/edge/rate-limit-store.ts'
+import { CallerWindows, LocalCounters, RedisCounters, SharedCounters, type Counters, type WindowCount } from '../../src/edge/rate-limit-store.ts'
 import { GatewayError } from '../../src/errors.ts'
 import { startRedis } from '../helpers/redis.ts'
 import { eventually } from '../helpers/wait.ts'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const WINDOW_MS = 60000
-
-function sources (dir: string): string[] {
-  return readdirSync(dir).flatMap(name => {
-    const full = join(dir, name)
-    return statSync(full).isDirectory() ? sources(full) : full.endsWith('.ts') ? [full] : []
-  })
-}
-
-t.test('the gateway uses @fastify/rate-limit by its public entry only, never its private store files', async t => {
-  const deep = [...sources(join(ROOT, 'src')), ...sources(join(ROOT, 'plugins'))]
-    .filter(file => /['"]@fastify\/rate-limit\/[^'"]+['"]/.test(readFileSync(file, 'utf8')))
-    .map(file => file.slice(ROOT.length + 1))
-  t.same(deep, [], `files importing @fastify/rate-limit/…: ${deep.join(', ') || 'none'}`)
-})
 
 async function redisPair (t: Test) {
   const server = await startRedis(t)
@@ -145,22 +127,23 @@ t.test('a killed Redis server: the shared counters fall back, then count in Redi
   t.equal(await a.get('p:k'), '1', 'the counter is in Redis again')
 })
 
-t.test('the public store contract: incr/read by callback, child shares the counters, fixed windows only', async t => {
+t.test('a caller\'s windows: at once on this replica\'s counters, by promise on shared ones, against the limit', async t => {
   let now = 0
-  const Store = rateLimitStore(new LocalCounters(10, () => now))
-  const store = new Store({})
-  const call = (method: 'incr' | 'read', key: string) => new Promise<WindowCount>((resolve, reject) => {
-    store[method](key, (err, res) => err ? reject(err) : resolve(res!), 1000)
-  })
-  t.same(await call('incr', 'k'), { current: 1, ttl: 1000 })
+  const local = new LocalCounters(10, () => now)
+  const caller = new CallerWindows(local, { max: 2, windowMs: 1000 }, 'ip:a', 'client-1')
+  const first = caller.countClient()
+  t.notOk(first instanceof Promise, 'in-process counters answer without a promise')
+  t.same(first, { remaining: 1, exceeded: false, ttlMs: 1000 })
   now = 250
-  t.same(await call('read', 'k'), { current: 1, ttl: 750 })
-  t.equal(store.child(), store, 'every limiter counts in the same store')
-  t.throws(() => new Store({ continueExceeding: true }), /fixed windows/)
-  t.throws(() => new Store({ exponentialBackoff: true }), /fixed windows/)
+  t.same(caller.countClient(), { remaining: 0, exceeded: false, ttlMs: 750 }, 'the second request is the last allowed')
+  t.same(caller.countClient(), { remaining: 0, exceeded: true, ttlMs: 750 }, 'the third is over the limit')
+  t.same(caller.peekAddress(), { remaining: 2, exceeded: false, ttlMs: 0 }, 'the address has its own counter, untouched')
+  t.same(caller.countAddress(), { remaining: 1, exceeded: false, ttlMs: 1000 })
+  t.same(caller.peekAddress(), { remaining: 1, exceeded: false, ttlMs: 1000 }, 'peeking does not count')
 
   const err = new Error('down')
-  const Failing = rateLimitStore(new FailingCounters(err))
-  const failed = await new Promise<Error | null>(resolve => new Failing().incr('k', e => resolve(e), 1000))
-  t.equal(failed, err, 'errors reach the plugin through the callback')
+  const failing = new CallerWindows(new FailingCounters(err), { max: 2, windowMs: 1000 }, 'ip:a', 'client-1')
+  const pending = failing.countClient()
+  t.ok(pending instanceof Promise, 'shared counters answer with a promise')
+  await t.rejects(pending as Promise<unknown>, err, 'and their failure reaches the caller')
 })
