@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { routeOptionsOf } from '../src/route-options.ts'
 import { loadApiKeysFile, type ApiClient } from '../src/edge/api-keys.ts'
 import { watchApiKeysFile } from '../src/edge/api-keys-watch.ts'
 import { addressIdentity } from '../src/edge/client-ip.ts'
@@ -70,7 +71,7 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
   }
 
   app.addHook('preParsing', (request, _reply, payload, done) => {
-    const config = request.routeOptions.config
+    const config = routeOptionsOf(request).config
     if (config.public === true) return done(null, payload)
     if (!file) {
       if (config.admin === true) return done(new GatewayError('AUTH_005', 'Admin routes are disabled in open mode: set CLIENT_API_KEYS_FILE and call them with an admin API key'))

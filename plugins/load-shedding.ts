@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
+import { routeOptionsOf } from '../src/route-options.ts'
 import { GatewayError } from '../src/errors.ts'
 
 /** Past MAX_EVENT_LOOP_DELAY_MS the gateway answers SYS_004 503 instead of queueing more work; probes still answer. */
@@ -11,7 +12,7 @@ async function loadShedding (app: FastifyInstance): Promise<void> {
     sampleInterval: 500,
     retryAfter: 5,
     pressureHandler: async (request, _reply, type, value) => {
-      if (request.routeOptions.config.public === true) return
+      if (routeOptionsOf(request).config.public === true) return
       request.log.warn({ type, value }, 'under pressure: shedding load')
       throw new GatewayError('SYS_004', 'The gateway is overloaded; try again shortly', { retryAfterS: 5 })
     },

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { routeOptionsOf } from '../src/route-options.ts'
 import { Type } from '../src/typebox.ts'
 
 // fastify-metrics is CommonJS compiled from ESM: from native ESM its plugin is the `default` export's `default`.
@@ -26,7 +27,7 @@ async function metrics (app: FastifyInstance): Promise<void> {
   })
 
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions
+    const route = routeOptionsOf(request)
     if (route.config.disableMetrics !== true) {
       // Unmatched requests share one label, so random URLs cannot grow the series.
       httpDuration.observe({ method: request.method, route: route.url ?? 'unmatched', status_code: reply.statusCode }, reply.elapsedTime / 1000)

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { routeOptionsOf } from '../src/route-options.ts'
 import { addressIdentity } from '../src/edge/client-ip.ts'
 import { decideLimit, refusalMessage, type LimitVerdict } from '../src/edge/client-limits.ts'
 import { CallerWindows, LocalCounters, RedisCounters, SharedCounters } from '../src/edge/rate-limit-store.ts'
@@ -45,7 +46,7 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
 
   app.addHook('onRequest', (request, reply, done) => {
     // Probes, metrics and docs are never limited.
-    if (request.routeOptions.config.public === true) return done()
+    if (routeOptionsOf(request).config.public === true) return done()
     const { client } = request
     const address = client?.address ?? addressKey(request.ip)
     const caller = new CallerWindows(counters, limit, address, client?.id ?? address)

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { routeOptionsOf } from '../src/route-options.ts'
 import { isGatewayError } from '../src/errors.ts'
 import { packageVersion } from '../src/openapi/version.ts'
 import { createTracing, type ServerSpan, type Tracing } from '../src/telemetry/tracing.ts'
@@ -27,7 +28,7 @@ async function tracing (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', (request, _reply, done) => {
     request.serverSpan = tracer.startServerSpan({
       method: request.method,
-      route: request.routeOptions.url,
+      route: routeOptionsOf(request).url,
       url: request.url,
       headers: request.headers,
       requestId: request.id,

@@ -81,6 +81,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     done(new GatewayError('SYS_004', 'The gateway is shutting down', { retryAfterS: 1 }))
   })
   app.decorateRequest('upstreamTrace', null)
+  app.decorateRequest('routeOptionsRead', null)
 
   // 1. error envelope and request id
   await app.register(errorHandler)

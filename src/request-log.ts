@@ -1,5 +1,6 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import { redactUrl } from './edge/redact-url.ts'
+import { routeOptionsOf } from './route-options.ts'
 
 /** What the proxy learned about a request's trip to ION, for the request's log line. */
 export interface UpstreamTrace {
@@ -69,7 +70,7 @@ function lineFor (request: FastifyRequest, reply: FastifyReply, requestId?: stri
     requestId,
     method: request.method,
     url: loggedUrl(request.url),
-    route: request.routeOptions.url,
+    route: routeOptionsOf(request).url,
     statusCode: reply.statusCode,
     durationMs: Math.round(reply.elapsedTime * 100) / 100,
     clientId: request.client?.id,
