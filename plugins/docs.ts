@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import swagger, { type SwaggerTransformObject } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
+import { documentSecurityHeaderOptions, securityHeaders } from '../src/edge/security-headers.ts'
 import { finishDocument } from '../src/openapi/document.ts'
 import { peerTrust, serversFor } from '../src/openapi/servers.ts'
 import type { OpenApiDocument, OpenApiParameter } from '../src/openapi/types.ts'
@@ -57,7 +58,10 @@ async function docs (app: FastifyInstance): Promise<void> {
     })
     // Swagger UI's page at /docs links its assets absolutely (/docs/static/…), which misses a path-prefix ingress;
     // at /docs/ they are relative. A relative redirect reaches /docs/ below any prefix.
+    const documentHeaders = securityHeaders(documentSecurityHeaderOptions)
     ui.addHook('onRequest', async (request, reply) => {
+      // An HTML page: the whole of helmet's set (the security plugin's is the API answers' subset).
+      reply.headers(documentHeaders)
       if (request.url === '/docs') return reply.redirect('docs/')
     })
     await ui.register(swaggerUi, {

@@ -130,7 +130,9 @@ t.test('security headers follow the gateway\'s helmet configuration', async t =>
   t.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains; preload')
   t.equal(res.headers['x-content-type-options'], 'nosniff')
   t.equal(res.headers['referrer-policy'], 'same-origin')
-  t.ok('x-xss-protection' in res.headers)
+  for (const legacy of ['x-xss-protection', 'x-download-options', 'x-dns-prefetch-control', 'x-permitted-cross-domain-policies', 'origin-agent-cluster']) {
+    t.notOk(legacy in res.headers, `no ${legacy} on an API answer`)
+  }
   t.notOk('x-powered-by' in res.headers)
   const proxied = await get(gw.url + ITEM)
   t.equal(proxied.headers['x-content-type-options'], 'nosniff', 'on proxied answers too')
@@ -138,6 +140,23 @@ t.test('security headers follow the gateway\'s helmet configuration', async t =>
   t.equal(missing.status, 404)
   t.equal(missing.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains; preload', 'on error envelopes too')
   t.equal(missing.headers['x-frame-options'], 'SAMEORIGIN')
+})
+
+t.test('the HTML page (/docs) gets helmet\'s whole set, API answers a subset', async t => {
+  const gw = await startGateway(t)
+  const page = await get(gw.url + '/docs/')
+  t.equal(page.status, 200)
+  t.match(page.headers['content-type'], /text\/html/)
+  t.equal(page.headers['x-xss-protection'], '0')
+  t.equal(page.headers['x-download-options'], 'noopen')
+  t.equal(page.headers['x-dns-prefetch-control'], 'off')
+  t.equal(page.headers['x-permitted-cross-domain-policies'], 'none')
+  t.equal(page.headers['origin-agent-cluster'], '?1')
+  t.equal(page.headers['content-security-policy'], "default-src 'self';style-src 'self' 'unsafe-inline';script-src 'self';img-src 'self' data: https:", 'the same CSP')
+  const api = await get(gw.url + '/health')
+  for (const [name, value] of Object.entries(api.headers)) {
+    if (name in page.headers && /^(content-security|cross-origin|referrer|strict-transport|x-content-type|x-frame)/.test(name)) t.equal(page.headers[name], value, `${name} alike`)
+  }
 })
 
 t.test('CORS: an allowed origin\'s preflight is answered at the edge; another origin gets no CORS headers', async t => {
