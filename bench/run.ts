@@ -114,13 +114,24 @@ http {
   return undefined
 }
 
-/** The gateway's HIT answer (body bytes and content-type), for the bare Fastify route to answer the same. */
-async function hitAnswer (gatewayUrl: string): Promise<{ file: string, contentType: string, bytes: number }> {
+/** Set by Node on every answer (or by Fastify from the body): not part of what the bare route is told to send. */
+const NODE_HEADERS = new Set(['date', 'connection', 'keep-alive', 'content-length', 'content-type', 'transfer-encoding'])
+
+/**
+ * The gateway's HIT answer (body bytes, content-type, and the other headers it sends), for the bare Fastify route
+ * to answer the same.
+ */
+async function hitAnswer (gatewayUrl: string): Promise<{ file: string, contentType: string, bytes: number, headersFile: string, headerCount: number }> {
+  await request(`${gatewayUrl}/m3${ITEM}`).then(res => res.body.dump())
   const res = await request(`${gatewayUrl}/m3${ITEM}`)
   const body = Buffer.from(await res.body.arrayBuffer())
-  const file = join(mkdtempSync(join(tmpdir(), 'ion-gateway-bench-')), 'hit-body')
+  const dir = mkdtempSync(join(tmpdir(), 'ion-gateway-bench-'))
+  const file = join(dir, 'hit-body')
   writeFileSync(file, body)
-  return { file, contentType: String(res.headers['content-type']), bytes: body.length }
+  const headers = Object.fromEntries(Object.entries(res.headers).filter(([name]) => !NODE_HEADERS.has(name)))
+  const headersFile = join(dir, 'hit-headers.json')
+  writeFileSync(headersFile, JSON.stringify(headers))
+  return { file, contentType: String(res.headers['content-type']), bytes: body.length, headersFile, headerCount: Object.keys(headers).length }
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100
@@ -158,6 +169,10 @@ async function main (): Promise<void> {
   const bareRoute = await startTarget('bare-route', [answer.file, answer.contentType])
   rows.push(await measure(`bare Fastify route (${answer.bytes} B)`, bareRoute.pid, `${bareRoute.url}/m3${ITEM}`))
   bareRoute.stop()
+  // The same answer byte for byte, headers included: what sending them costs, apart from deciding them.
+  const bareRouteHeaders = await startTarget('bare-route', [answer.file, answer.contentType, answer.headersFile])
+  rows.push(await measure(`bare route + the HIT's ${answer.headerCount} headers`, bareRouteHeaders.pid, `${bareRouteHeaders.url}/m3${ITEM}`))
+  bareRouteHeaders.stop()
   rows.push(await measure('gateway HIT (memory cache)', hit.pid, `${hit.url}/m3${ITEM}`))
   rows.push(await measureAtRate(`gateway HIT at ${RATE} req/s`, hit.pid, `${hit.url}/m3${ITEM}`, RATE))
   hit.stop()
@@ -206,7 +221,8 @@ async function main (): Promise<void> {
   const ratio = (a?: Row, b?: Row) => (a && b && b.reqPerS > 0 ? round2(a.reqPerS / b.reqPerS) : undefined)
   // CPU per request of the gateway over its floor's: how many times the floor's cost a request costs.
   const cpuTimes = (a?: Row, b?: Row) => (a?.cpuUsPerReq && b?.cpuUsPerReq ? round2(a.cpuUsPerReq / b.cpuUsPerReq) : undefined)
-  const hitOverRoute = cpuTimes(byName('gateway HIT (memory'), byName('bare Fastify route'))
+  const hitOverRoute = cpuTimes(byName('gateway HIT (memory'), byName('bare Fastify route ('))
+  const hitOverSameAnswer = cpuTimes(byName('gateway HIT (memory'), byName('bare route + '))
   const missOverProxy = cpuTimes(byName('gateway MISS'), byName('bare @fastify'))
   const targets = {
     hitCpuOverBareRoute: { value: hitOverRoute, target: 1.7, met: hitOverRoute !== undefined && hitOverRoute <= 1.7 },
@@ -226,6 +242,7 @@ async function main (): Promise<void> {
     rows,
     targets,
     ratios: {
+      cpuGatewayHitOverBareRouteSameHeaders: hitOverSameAnswer,
       gatewayMissOverBareProxy: ratio(byName('gateway MISS'), byName('bare @fastify')),
       gatewayHitOverDirect: ratio(byName('gateway HIT (memory'), byName('emulator')),
       gatewayMissOverExpress: ratio(byName('gateway MISS'), byName('Express')),
@@ -243,6 +260,7 @@ async function main (): Promise<void> {
   for (const r of rows) process.stdout.write(`${pad(r.name, 36)}${pad(String(r.reqPerS), 10)}${pad(String(r.p50Ms), 9)}${pad(String(r.p99Ms), 9)}${pad(String(r.cpuUsPerReq ?? '?'), 12)}${r.errors + r.non2xx}\n`)
   const verdict = (t: { value?: number, target: number, met: boolean }) => `${t.value ?? '?'}× (target ≤ ${t.target}×: ${t.met ? 'met' : 'NOT met'})`
   process.stdout.write(`\nCPU/request gateway HIT / bare Fastify route: ${verdict(targets.hitCpuOverBareRoute)}\n`)
+  process.stdout.write(`CPU/request gateway HIT / bare route sending the same headers: ${hitOverSameAnswer ?? '?'}×\n`)
   process.stdout.write(`CPU/request gateway MISS / bare @fastify/http-proxy: ${verdict(targets.missCpuOverBareProxy)}\n`)
   process.stdout.write(`CPU/request gateway MISS / Express 5 + http-proxy-middleware: ${summary.ratios.cpuGatewayMissOverExpress}×\n`)
   process.stdout.write(`throughput  gateway MISS / bare proxy: ${summary.ratios.gatewayMissOverBareProxy}   gateway HIT / emulator direct: ${summary.ratios.gatewayHitOverDirect}\n`)

@@ -5,7 +5,7 @@
  *   node bench/targets.mjs emulator <port>
  *   node bench/targets.mjs gateway <port> <ionapiFile> <cacheDriver> [<env JSON>]
  *   node bench/targets.mjs bare-proxy <port> <upstreamBase> <token>
- *   node bench/targets.mjs bare-route <port> <bodyFile> <contentType>
+ *   node bench/targets.mjs bare-route <port> <bodyFile> <contentType> [<headersFile>]
  *   node bench/targets.mjs express-proxy <port> <upstreamBase> <token>
  * Prints `READY <port>` once listening. Started with an IPC channel, it answers the message `memory` with its
  * `process.memoryUsage()` after a full GC (when node runs with --expose-gc).
@@ -65,9 +65,12 @@ if (kind === 'emulator') {
   process.stdout.write(`READY ${port}\n`)
 } else if (kind === 'bare-route') {
   // The framework floor of a HIT: one Fastify route answering the gateway's HIT body, bytes and content-type.
-  const [body, contentType] = [readFileSync(arg1), arg2]
+  // With a headers file (JSON), it also sends those headers: the HIT's own, for the same answer byte for byte.
+  const [body, contentType, headers] = [readFileSync(arg1), arg2, arg3 ? JSON.parse(readFileSync(arg3, 'utf8')) : undefined]
   const app = Fastify({ logger: false })
-  app.get('/m3/*', (_request, reply) => { reply.header('content-type', contentType).send(body) })
+  app.get('/m3/*', headers
+    ? (_request, reply) => { reply.headers(headers).header('content-type', contentType).send(body) }
+    : (_request, reply) => { reply.header('content-type', contentType).send(body) })
   await app.listen({ port, host: '127.0.0.1' })
   process.stdout.write(`READY ${port}\n`)
 } else if (kind === 'express-proxy') {
