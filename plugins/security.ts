@@ -51,6 +51,9 @@ async function security (app: FastifyInstance): Promise<void> {
 
   await app.register(compress, {
     global: true,
+    // Answers only. Request bodies are never decoded: pass-through bodies go to ION as the client encoded them (ION
+    // decides), and without it no Content-Encoding is refused with 415 and no request pays a preParsing hook.
+    globalDecompression: false,
     threshold: 1024,
     encodings: ['br', 'gzip', 'deflate'],
     // Brotli's default quality (11) costs far more CPU than it saves on JSON.

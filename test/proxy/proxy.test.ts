@@ -3,6 +3,7 @@ import { Agent, request } from 'undici'
 import { request as httpRequest } from 'node:http'
 import { startGateway } from '../helpers/gateway.ts'
 import { rawRequest } from '../helpers/http.ts'
+import { gzipSync } from 'node:zlib'
 
 const M3 = '/ACME_TST/M3'
 const ITEM = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
@@ -260,4 +261,22 @@ t.test('a 50 MB IDM download streams through with flat memory', async t => {
   t.equal(received, size)
   t.ok(typeof global.gc === 'function', 'tap runs with --expose-gc')
   t.ok(peak < 16 * 1024 * 1024, `memory grew by at most ${Math.round(peak / 1048576)} MB while 50 MB streamed`)
+})
+
+t.test('a request body is forwarded as the client encoded it: the gateway never decodes nor refuses a Content-Encoding', async t => {
+  const gw = await startGateway(t)
+  const json = JSON.stringify({ ITNO: 'A100' })
+  const gzipped = gzipSync(json)
+  for (const [encoding, body] of [['gzip', gzipped], ['x-custom', Buffer.from(json)]] as const) {
+    const res = await request(`${gw.url}/ln/lnapi/odata/txgwi.Items/Items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+      body,
+    })
+    await res.body.dump()
+    t.not(res.statusCode, 415, `${encoding}: not refused by the gateway (ION decides)`)
+    const seen = gw.emulator.stats.requests('/ACME_TST/LN/lnapi/odata/txgwi.Items/Items').at(-1)
+    t.equal(seen?.headers['content-encoding'], encoding, `${encoding}: ION sees the client's Content-Encoding`)
+    t.equal(Number(seen?.headers['content-length']), body.length, `${encoding}: and its ${body.length} bytes, not a decoded body`)
+  }
 })
