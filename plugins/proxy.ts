@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../src/errors.ts'
 import { CallBudget, RedisCallBudgetStore } from '../src/proxy/call-budget.ts'
 import { clientGone } from '../src/proxy/client-gone.ts'
-import { createGateway, type Gateway, type GatewayAnswer } from '../src/proxy/gateway.ts'
+import { createGateway, type ClientRequest, type Gateway, type GatewayAnswer } from '../src/proxy/gateway.ts'
 import { mergeVary } from '../src/proxy/headers.ts'
 import { requestBaseUrl } from '../src/proxy/links.ts'
 import { SYSTEMS, SYSTEM_IDS, type SystemId } from '../src/proxy/systems.ts'
@@ -36,18 +36,24 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gat
         'Swagger UI percent-encodes the slashes of `{*}`, which the gateway refuses (API_003): from Swagger UI, use the path templates above.',
       hide: false,
     },
-    handler: async (request, reply) => sendAnswer(reply, await gateway.passThrough(system, {
-      method: request.method,
-      url: request.raw.url ?? '',
-      headers: request.headers,
-      bodySource: request.raw,
-      requestId: request.id,
-      clientIp: request.ip,
-      publicBaseUrl: publicBaseUrl(request),
-      trace: (request.upstreamTrace = {}),
-      onClientGone: clientGone(reply.raw),
-      tracer: request.serverSpan ?? undefined,
-    })),
+    handler: (request, reply) => {
+      const clientRequest: ClientRequest = {
+        method: request.method,
+        url: request.raw.url ?? '',
+        headers: request.headers,
+        bodySource: request.raw,
+        requestId: request.id,
+        clientIp: request.ip,
+        publicBaseUrl: publicBaseUrl(request),
+        trace: (request.upstreamTrace = {}),
+        onClientGone: clientGone(reply.raw),
+        tracer: request.serverSpan ?? undefined,
+      }
+      // Most requests are fresh hits: answered in this tick, without a promise.
+      const fresh = gateway.freshAnswer(system, clientRequest)
+      if (fresh) return sendAnswer(reply, fresh)
+      return gateway.passThrough(system, clientRequest).then(answer => sendAnswer(reply, answer))
+    },
   })
 
   app.setNotFoundHandler((request, reply) => {

@@ -76,6 +76,12 @@ type Shared =
 
 export interface ResponseCache {
   fetch (request: CacheRequest): Promise<CachedAnswer>
+  /**
+   * A fresh entry's answer when the driver can say at once (memory): counted as a hit, exactly as `fetch` would
+   * answer it. Undefined when there is none, when a call to ION is in flight for the key (`fetch` joins it), or when
+   * the driver answers only by promise (Redis): then ask `fetch`. The common request, a fresh hit, costs no promise.
+   */
+  freshAnswer (key: string, api: string, headOnly: boolean): CachedAnswer | undefined
   purge (keyPrefix?: string): Promise<number>
   /** Hits / (hits + misses) since start, 0 when nothing was looked up. */
   hitRatio (): number
@@ -235,7 +241,7 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
   }
 
   /** The call in flight this request can share: a GET's for both methods, else a HEAD's for a HEAD. */
-  function flightFor (req: CacheRequest): Promise<Shared> | undefined {
+  function flightFor (req: Pick<CacheRequest, 'key' | 'headOnly'>): Promise<Shared> | undefined {
     const get = inflight.get(req.key)
     return get === undefined && req.headOnly ? inflight.get(HEAD_FLIGHT + req.key) : get
   }
@@ -303,6 +309,21 @@ export function createResponseCache (options: ResponseCacheOptions): ResponseCac
       } finally {
         settleOnce({ kind: 'unshareable' })
       }
+    },
+
+    freshAnswer (key, api, headOnly) {
+      if (!driver.peek || flightFor({ key, headOnly })) return undefined
+      let entry: CacheEntry | undefined
+      try {
+        entry = driver.peek(key)
+      } catch {
+        // fetch() asks the driver again, and reports the failure.
+        return undefined
+      }
+      if (!entry || now() >= entry.freshUntilMs) return undefined
+      hits++
+      events.hit?.(api)
+      return fromEntry(entry, 'HIT')
     },
 
     async purge (keyPrefix) {

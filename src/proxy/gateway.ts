@@ -92,6 +92,11 @@ export interface M3ExecuteAnswer {
 }
 
 export interface Gateway {
+  /**
+   * The answer to a pass-through request when a fresh cache entry holds it and the cache can say at once (memory),
+   * without a promise; undefined otherwise (ask `passThrough`, which answers the same request the same way).
+   */
+  freshAnswer (system: SystemId, request: ClientRequest): GatewayAnswer | undefined
   /** `ANY /{system}/…` → the same request to ION below the system, ION's answer relayed. */
   passThrough (system: SystemId, request: ClientRequest): Promise<GatewayAnswer>
   /** `GET /m3/mi/{program}/{transaction}` → an MI v2 call, its answer flattened to records (M3 errors are API_004). */
@@ -138,6 +143,27 @@ export function createGateway (options: GatewayOptions): Gateway {
   const locations = locationBases(options.apiBaseUrl)
   const apiLabel = createApiLabeler()
   const transportError = (err: unknown): GatewayError => mapTransportError(err, timeoutMs, false)
+
+  function freshAnswer (system: SystemId, request: ClientRequest): GatewayAnswer | undefined {
+    if (!cache || (request.method !== 'GET' && request.method !== 'HEAD')) return undefined
+    if (request.bodySource && hasRequestBody(request.bodySource)) return undefined
+    const target = targets[system]
+    let guarded: ReturnType<SystemTarget['guard']>
+    try {
+      guarded = target.guard(request.url)
+    } catch {
+      // passThrough refuses it, with the reason.
+      return undefined
+    }
+    // The same steps as call(): a known read, looked up under the same key and metric label.
+    const path = guarded.upstreamPath.slice(target.upstreamPrefix.length)
+    const { retryable, endpointCandidate } = target.facts(request.method, path)
+    if (!retryable || !requestDirectives(request.headers).lookup) return undefined
+    const cached = cache.freshAnswer(target.cacheKey(path, guarded.rawQuery, request.headers), apiLabel(target.system, endpointCandidate), request.method === 'HEAD')
+    if (!cached) return undefined
+    if (request.trace) request.trace.system = target.system
+    return withGatewayLinks(system, cached, request.publicBaseUrl)
+  }
 
   async function passThrough (system: SystemId, request: ClientRequest): Promise<GatewayAnswer> {
     const target = targets[system]
@@ -289,5 +315,5 @@ export function createGateway (options: GatewayOptions): Gateway {
     return read.complete
   }
 
-  return { passThrough, m3Execute }
+  return { freshAnswer, passThrough, m3Execute }
 }

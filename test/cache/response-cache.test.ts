@@ -257,3 +257,37 @@ t.test('a body that breaks while it is read becomes the origin\'s own coded erro
   }).catch((err: unknown) => err)
   t.equal(failed, coded)
 })
+
+t.test('freshAnswer: a fresh entry at once, counted as a hit; nothing while stale, in flight, or from a driver that only answers by promise', async t => {
+  let nowMs = 1_000_000
+  const hits: string[] = []
+  const driver = createMemoryDriver({ maxBytes: 1 << 20, now: () => nowMs })
+  const cache = createResponseCache({ driver, staleS: 60, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000, now: () => nowMs, events: { hit: api => hits.push(api) } })
+  const answers = gate()
+  const origin = originCounting(answers)
+  t.equal(cache.freshAnswer('k', 'm3', false), undefined, 'nothing stored yet')
+  const first = cache.fetch(request(origin))
+  t.equal(cache.freshAnswer('k', 'm3', false), undefined, 'a call to ION in flight: fetch joins it instead')
+  answers.open()
+  t.equal((await first).cacheStatus, 'MISS')
+  await cache.whenIdle()
+
+  nowMs += 10_000
+  const fresh = cache.freshAnswer('k', 'm3', false)
+  t.notOk(fresh instanceof Promise, 'answered without a promise')
+  t.same([fresh?.cacheStatus, fresh?.ageS, fresh?.body.toString()], ['HIT', 10, '{"call":1}'])
+  t.same(cache.freshAnswer('k', 'm3', true)?.cacheStatus, 'HIT', 'HEAD too')
+  t.same(hits, ['m3', 'm3'], 'each counted as a hit, as fetch counts them')
+  t.equal(cache.hitRatio(), 2 / 3)
+
+  nowMs += 60_000
+  t.equal(cache.freshAnswer('k', 'm3', false), undefined, 'stale: fetch decides (revalidate, or stale on error)')
+  t.equal(origin.calls(), 1)
+
+  const { peek: _peek, ...promiseOnly } = createMemoryDriver({ maxBytes: 1 << 20 })
+  const remote = createResponseCache({ driver: promiseOnly, staleS: 0, maxEntryBytes: 1 << 20, waitTimeoutMs: 1000 })
+  await remote.fetch(request(originCounting()))
+  await remote.whenIdle()
+  t.equal((await remote.fetch(request(originCounting()))).cacheStatus, 'HIT', 'stored')
+  t.equal(remote.freshAnswer('k', 'm3', false), undefined, 'but a driver without peek answers through fetch only')
+})

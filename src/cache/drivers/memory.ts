@@ -36,6 +36,9 @@ export function createMemoryDriver ({ maxBytes, now }: MemoryDriverOptions): Cac
     async get (key) {
       return lru.get(key)
     },
+    peek (key) {
+      return lru.get(key)
+    },
     async set (key, entry, ttlMs) {
       lru.set(key, { ...entry, body: ownedBody(entry.body) }, { ttl: Math.max(1, ttlMs) })
     },
