@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import { GatewayError } from '../errors.ts'
 import type { RedisClient } from '../redis.ts'
 import type { CallerCounters, LimitState } from './client-limits.ts'
@@ -74,13 +75,12 @@ export class RedisCounters implements Counters {
 
 /** This process's counters, at most `maxKeys` of them (the least recently counted key goes first). */
 export class LocalCounters implements Counters {
-  private readonly windows = new Map<string, { current: number, startMs: number }>()
-
-  private readonly maxKeys: number
+  // lru-cache keeps the order of use in typed arrays: a count costs no Map delete and re-insert.
+  private readonly windows: LRUCache<string, { current: number, startMs: number }>
   private readonly now: () => number
 
   constructor (maxKeys = 10000, now: () => number = Date.now) {
-    this.maxKeys = maxKeys
+    this.windows = new LRUCache({ max: maxKeys })
     this.now = now
   }
 
@@ -91,17 +91,15 @@ export class LocalCounters implements Counters {
       window.current++
     } else {
       window = { current: 1, startMs: now }
+      this.windows.set(key, window)
     }
-    // Re-inserted, so the Map's order is the order of last use.
-    this.windows.delete(key)
-    this.windows.set(key, window)
-    if (this.windows.size > this.maxKeys) this.windows.delete(this.windows.keys().next().value!)
     return { current: window.current, ttl: window.startMs + windowMs - now }
   }
 
   read (key: string, windowMs: number): WindowCount {
     const now = this.now()
-    const found = this.windows.get(key)
+    // peek: looking is not using, so a read does not keep a key from being forgotten.
+    const found = this.windows.peek(key)
     if (!found || found.startMs + windowMs <= now) return { current: 0, ttl: 0 }
     return { current: found.current, ttl: found.startMs + windowMs - now }
   }
