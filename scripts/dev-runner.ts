@@ -29,7 +29,8 @@ function spawnStandby (): Standby {
   // signal as "exit now").
   const child = fork(standbyScript, [], { cwd: root, execArgv, stdio: 'inherit', detached: true })
   child.on('message', (message: StandbyMessage) => {
-    if (message.type === 'warm') say(`pid ${child.pid} has loaded the dependencies: the next restart starts from it`)
+    // The first process goes live at once: only a standby still waiting is news.
+    if (message.type === 'warm' && next?.child === child) say(`pid ${child.pid} has loaded the dependencies: the next restart starts from it`)
   })
   const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
   return { child, exited }
