@@ -31,8 +31,11 @@ t.test('ION_TOKEN_DIR: unset by default, refused with NODE_ENV=production', asyn
 t.test('npm run dev sets NODE_ENV=development and ION_TOKEN_DIR under a git-ignored directory', async t => {
   const root = new URL('..', import.meta.url)
   const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> }
-  const envFile = /--env-file=(\S+)/.exec(pkg.scripts.dev ?? '')?.[1]
-  t.ok(envFile, `the dev script reads an env file: ${pkg.scripts.dev}`)
+  // npm run dev starts the runner, which starts every gateway process with the env file.
+  const runner = /scripts\/dev-runner\.ts/.exec(pkg.scripts.dev ?? '')?.[0]
+  t.ok(runner, `the dev script runs the dev runner: ${pkg.scripts.dev}`)
+  const envFile = /--env-file=([^'"\s]+)/.exec(readFileSync(new URL(runner!, root), 'utf8'))?.[1]
+  t.ok(envFile, 'the runner starts the gateway with an env file')
   const vars = Object.fromEntries(readFileSync(new URL(envFile!, root), 'utf8').split('\n')
     .filter(l => /^[A-Z_]+=/.test(l)).map(l => l.split('=', 2) as [string, string]))
   t.equal(vars.NODE_ENV, 'development')
