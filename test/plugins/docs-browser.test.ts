@@ -2,21 +2,33 @@ import t from 'tap'
 import { existsSync } from 'node:fs'
 import { createServer, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Page } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import type { Test } from 'tap'
 import { startGateway } from '../helpers/gateway.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 
-t.test('a real browser renders /docs and sees the typed M3 operation, with no CSP violation', { skip: existsSync(CHROMIUM) ? false : 'Debian chromium is not installed (.ci/run installs it)' }, async t => {
-  const gw = await startGateway(t)
-  const browser = await chromium.launch({
+// One Chromium for the file (starting one is the slowest step); each test gets its own context (cookies, cache).
+let browser: Promise<Browser> | undefined
+function sharedBrowser (): Promise<Browser> {
+  browser ??= chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   })
-  t.teardown(() => browser.close())
-  const page = await browser.newPage()
+  return browser
+}
+t.teardown(async () => { await (await browser)?.close() })
+
+async function newPage (t: Test): Promise<Page> {
+  const context = await (await sharedBrowser()).newContext()
+  t.teardown(() => context.close())
+  return await context.newPage()
+}
+
+t.test('a real browser renders /docs and sees the typed M3 operation, with no CSP violation', { skip: existsSync(CHROMIUM) ? false : 'Debian chromium is not installed (.ci/run installs it)' }, async t => {
+  const gw = await startGateway(t)
+  const page = await newPage(t)
   const problems: string[] = []
   page.on('console', msg => { if (msg.type() === 'error') problems.push(msg.text()) })
   page.on('pageerror', err => problems.push(err.message))
@@ -43,9 +55,7 @@ async function tryItOut (page: Page, operationId: string, fill: Record<string, s
 
 t.test('Swagger UI "Try it out" answers 200 on the typed route with ITNO and on a pass-through template', { skip: existsSync(CHROMIUM) ? false : 'Debian chromium is not installed (.ci/run installs it)' }, async t => {
   const gw = await startGateway(t)
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
-  t.teardown(() => browser.close())
-  const page = await browser.newPage()
+  const page = await newPage(t)
   const sent: string[] = []
   page.on('request', r => { if (!r.url().includes('/docs')) sent.push(r.url()) })
   await page.goto(`${gw.url}/docs`, { waitUntil: 'networkidle' })
@@ -85,9 +95,7 @@ async function prefixIngress (t: Test, target: string): Promise<string> {
 t.test('behind a path-prefix ingress, "Try it out" calls through the prefix', { skip: existsSync(CHROMIUM) ? false : 'Debian chromium is not installed (.ci/run installs it)' }, async t => {
   const gw = await startGateway(t, { env: { TRUST_PROXY: '127.0.0.1' } })
   const ingress = await prefixIngress(t, gw.url)
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
-  t.teardown(() => browser.close())
-  const page = await browser.newPage()
+  const page = await newPage(t)
   const sent: string[] = []
   page.on('request', r => { if (!r.url().includes('/docs')) sent.push(r.url()) })
   await page.goto(`${ingress}/gw/docs`, { waitUntil: 'networkidle' })
