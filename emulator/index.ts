@@ -105,6 +105,8 @@ export interface Emulator {
     inFlight (): number
     /** The most resource requests in progress at once since the last reset. */
     peakInFlight (): number
+    /** Binary downloads in progress whose reader is not keeping up: the emulator waits for it (backpressure). */
+    downloadsHeldBack (): number
     /** The last 200 resource requests, oldest first, whose raw target starts with the prefix. */
     requests (pathPrefix?: string): RecordedRequest[]
     /** Calls and logins refused by the quotas since the last reset. */
@@ -223,6 +225,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
   let uncountedCalls = 0
   let inFlight = 0
   let peakInFlight = 0
+  const downloads = new Set<ServerResponse>()
   let recorded: RecordedRequest[] = []
 
   /** Waits for the token faults; false when the connection was taken care of (reset, down, closing). */
@@ -358,7 +361,8 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
       res.end()
       return
     }
-    pipeline(binaryStream(answer.binary), res, () => {})
+    downloads.add(res)
+    pipeline(binaryStream(answer.binary), res, () => { downloads.delete(res) })
   }
 
   const listener: RequestListener = (req, res) => {
@@ -434,6 +438,7 @@ export async function createEmulator (opts: EmulatorOptions = {}): Promise<Emula
       },
       inFlight: () => inFlight,
       peakInFlight: () => peakInFlight,
+      downloadsHeldBack: () => [...downloads].filter(res => res.writableNeedDrain).length,
       requests: (pathPrefix = '') => recorded.filter(r => r.url.startsWith(pathPrefix)),
       throttled: () => ({ ...throttled }),
       liveTokens: () => authority.liveTokens(),

@@ -95,7 +95,9 @@ t.test('a reader that pauses holds the download back, and aborting it releases t
   const controller = new AbortController()
   const res = await request(`${e.url}${ITEMS}/MDS_File-1-3-LATEST/resource`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
   t.equal(res.headers['content-length'], String(512 * 1024 * 1024))
-  await new Promise(resolve => setTimeout(resolve, 300))
+  // The emulator has filled what the socket and the client take and now waits for the reader: from here on nothing
+  // more is produced until someone reads.
+  await eventually('the emulator waits for the reader', () => e.stats.downloadsHeldBack() === 1 || `${e.stats.downloadsHeldBack()} held back`)
   const grown = process.memoryUsage().arrayBuffers - baseline
   t.ok(grown < 64 * 1024 * 1024, `buffers grew by ${Math.round(grown / 1048576)} MiB while nobody read`)
   t.equal(e.stats.inFlight(), 1, 'the download is still running')
