@@ -2,9 +2,10 @@ import t from 'tap'
 import { createMemoryDriver } from '../../src/cache/drivers/memory.ts'
 import { createResponseCache } from '../../src/cache/manager.ts'
 import { CallBudget } from '../../src/proxy/call-budget.ts'
-import { createGateway, type ClientRequest } from '../../src/proxy/gateway.ts'
+import type { ClientRequest } from '../../src/proxy/gateway.ts'
 import { createUpstream } from '../../src/proxy/upstream.ts'
 import { emulatorFor, managerFor } from '../ion/helpers.ts'
+import { gatewayOver } from './helpers.ts'
 
 // The hold on the request path without Fastify: real pools and token manager against the emulator, a real memory
 // cache, and one fake clock for the cache and the hold (nothing waits for real time to pass).
@@ -27,15 +28,7 @@ t.test('after ION\'s 429 its system is held: API_005 without calling ION, stale 
   t.teardown(() => upstream.close())
   const stale: string[] = []
   const cache = createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 600, maxEntryBytes: 1 << 20, waitTimeoutMs: 6000, now, events: { stale: api => stale.push(api) } })
-  const gateway = createGateway({
-    apiBaseUrl: `${emulator.ionapi.iu}/${emulator.ionapi.ti}`,
-    upstream,
-    cache,
-    cacheTtlS: { m3: 60, ln: 60, idm: 60 },
-    timeoutMs: 5000,
-    m3ReadTransactions: /^(Get|Lst|Sel|Search)/,
-    maxUploadBytes: 1 << 20,
-  })
+  const gateway = gatewayOver(emulator, upstream, cache)
 
   t.equal((await gateway.passThrough('m3', get(`${ITEM}?ITNO=A100`))).cacheStatus, 'MISS')
   await cache.whenIdle()

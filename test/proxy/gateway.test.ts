@@ -5,9 +5,10 @@ import type { Emulator } from '../../emulator/index.ts'
 import { createMemoryDriver } from '../../src/cache/drivers/memory.ts'
 import { createResponseCache, type ResponseCache } from '../../src/cache/manager.ts'
 import { isGatewayError } from '../../src/errors.ts'
-import { createGateway, type ClientRequest, type Gateway } from '../../src/proxy/gateway.ts'
+import type { ClientRequest, Gateway } from '../../src/proxy/gateway.ts'
 import { createUpstream } from '../../src/proxy/upstream.ts'
 import { emulatorFor, managerFor } from '../ion/helpers.ts'
+import { gatewayOver } from './helpers.ts'
 
 // The gateway's request path on its own: real upstream pools and token manager against the ION emulator over HTTP,
 // a real memory cache, no Fastify.
@@ -30,16 +31,7 @@ async function setUp (t: Test, withCache: boolean, emulator?: Emulator): Promise
   const cache: ResponseCache | null = withCache
     ? createResponseCache({ driver: createMemoryDriver({ maxBytes: 1 << 20 }), staleS: 60, maxEntryBytes: 1 << 20, waitTimeoutMs: 6000, events: { miss: api => misses.push(api) } })
     : null
-  const gateway = createGateway({
-    apiBaseUrl: `${e.ionapi.iu}/${e.ionapi.ti}`,
-    upstream,
-    cache,
-    cacheTtlS: { m3: 60, ln: 60, idm: 60 },
-    timeoutMs: 5000,
-    m3ReadTransactions: /^(Get|Lst|Sel|Search)/,
-    maxUploadBytes: 1 << 20,
-  })
-  return { emulator: e, gateway, misses }
+  return { emulator: e, gateway: gatewayOver(e, upstream, cache), misses }
 }
 
 function get (url: string): ClientRequest {
