@@ -1,6 +1,8 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { buildApp } from '../src/app.ts'
 import { bufferedLogDestination } from '../src/log-destination.ts'
 import { testConfig } from './helpers/config.ts'
@@ -66,3 +68,19 @@ function readFileExists (file: string): boolean {
     return false
   }
 }
+
+t.test('lines still buffered when the process exits are written (process.exit, no close)', async t => {
+  const file = join(t.testdir(), 'exit.log')
+  const script = [
+    "import { openSync } from 'node:fs'",
+    "import { bufferedLogDestination } from './src/log-destination.ts'",
+    // A descriptor, as stdout is in production (a path is opened asynchronously).
+    `const destination = bufferedLogDestination({ dest: openSync(${JSON.stringify(file)}, 'a'), minLength: 4096, flushIntervalMs: 3_600_000 })`,
+    "for (let i = 0; i < 3; i++) destination.stream.write(JSON.stringify({ n: i, text: 'Müller €' }) + '\\n')",
+    'process.exit(0)',
+  ].join('\n')
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit'] })
+  const [code] = await once(child, 'exit')
+  t.equal(code, 0)
+  t.same(linesIn(file).map(line => JSON.parse(line)), [0, 1, 2].map(n => ({ n, text: 'Müller €' })), 'every line, whole, in order')
+})
