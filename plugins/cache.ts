@@ -32,8 +32,8 @@ async function cache (app: FastifyInstance): Promise<void> {
     maxEntryBytes: config.cache.maxEntryBytes,
     waitTimeoutMs: config.upstream.timeoutMs + 1000,
     events: {
-      hit: api => metrics.cacheHits.inc({ api }),
-      miss: api => metrics.cacheMisses.inc({ api }),
+      hit: api => metrics.cacheHits.series([api]).inc(),
+      miss: api => metrics.cacheMisses.series([api]).inc(),
       stale: api => metrics.cacheStaleServed.inc({ api }),
       error: (err, operation) => {
         metrics.cacheErrors.inc()

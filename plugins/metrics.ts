@@ -30,7 +30,7 @@ async function metrics (app: FastifyInstance): Promise<void> {
     const route = routeOptionsOf(request)
     if (route.config.disableMetrics !== true) {
       // Unmatched requests share one label, so random URLs cannot grow the series.
-      httpDuration.observe({ method: request.method, route: route.url ?? 'unmatched', status_code: reply.statusCode }, reply.elapsedTime / 1000)
+      httpDuration.series([request.method, route.url ?? 'unmatched', reply.statusCode]).observe(reply.elapsedTime / 1000)
     }
     done()
   })

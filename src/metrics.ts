@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { LabelledCounter, LabelledHistogram } from './metric-series.ts'
 import { SYSTEM_IDS, type SystemId } from './proxy/systems.ts'
 
 /**
@@ -31,7 +32,8 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
   const metrics = {
     registry,
     sources,
-    httpDuration: new Histogram({
+    // Observed for every request: label sets found without hashing (src/metric-series.ts).
+    httpDuration: new LabelledHistogram({
       name: name('http_request_duration_seconds'),
       help: 'Duration of HTTP requests in seconds, by route template',
       labelNames: ['method', 'route', 'status_code'] as const,
@@ -138,8 +140,8 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
         if (redis) this.set({ mode: redis.mode }, redis.ready ? 1 : 0)
       },
     }),
-    cacheHits: new Counter({ name: name('cache_hits_total'), help: 'Cache hits', labelNames: ['api'] as const, registers }),
-    cacheMisses: new Counter({ name: name('cache_misses_total'), help: 'Cache misses', labelNames: ['api'] as const, registers }),
+    cacheHits: new LabelledCounter({ name: name('cache_hits_total'), help: 'Cache hits', labelNames: ['api'] as const, registers }),
+    cacheMisses: new LabelledCounter({ name: name('cache_misses_total'), help: 'Cache misses', labelNames: ['api'] as const, registers }),
     cacheStaleServed: new Counter({
       name: name('cache_stale_served_total'),
       help: 'Stale entries served because ION failed',
