@@ -21,35 +21,60 @@ export interface BufferedLogDestination {
 /**
  * The access log buffered the way nginx's `access_log … buffer=4k flush=1s` is: lines wait until 4 KiB are pending
  * (one write instead of one per request), and at most a second. The caller flushes on graceful shutdown (the app's
- * onClose hook); pino's own exit handler flushes on `process.exit` and after a fatal error. A SIGKILL (or an OOM
- * kill) loses what waits: up to a second of lines, or one buffer.
+ * onClose hook); on `process.exit` (and after a fatal error, which exits) what waits is written synchronously. A
+ * SIGKILL (or an OOM kill) loses what waits: up to a second of lines, or one buffer.
+ *
+ * Lines wait here, in an array, and sonic-boom (pino.destination) is handed 4 KiB at a time: handed single lines, it
+ * measures the whole string it holds again on each one (bench/README.md, "Where the rest goes"). sonic-boom does the
+ * writing: partial writes, EAGAIN on a full pipe, the synchronous flush.
  */
 export function bufferedLogDestination ({ dest = 1, minLength = 4096, flushIntervalMs = 1000 }: BufferedLogOptions = {}): BufferedLogDestination {
-  // Buffer mode: sonic-boom counts a Buffer's bytes by its length. Given strings, it measures the whole pending buffer
-  // (up to 16 KiB) again on every line it is given, which cost more than serializing the line (bench/README.md).
-  const sink = pino.destination({ dest, sync: false, minLength, contentMode: 'buffer' })
-  // (sonic-boom's types know only its string mode.)
-  const stream = { write: (line: string) => sink.write(Buffer.from(line) as unknown as string) }
-  const timer = setInterval(() => {
-    // Not open yet (a path is opened asynchronously), or destroyed: nothing to do now.
-    try {
-      sink.flush()
-    } catch {}
-  }, flushIntervalMs)
-  timer.unref()
-  sink.once('close', () => clearInterval(timer))
+  // Its own minLength is ours: a full batch is written at once, and what `pass` hands it below that (at exit, on the
+  // interval) stays with it until flushed, never in an asynchronous write the exit could not wait for.
+  const sink = pino.destination({ dest, sync: false, minLength })
+  let pending: string[] = []
+  let pendingLength = 0
+  const pass = (): void => {
+    if (pendingLength === 0) return
+    const batch = pending.length === 1 ? pending[0] as string : pending.join('')
+    pending = []
+    pendingLength = 0
+    sink.write(batch)
+  }
+  const stream = {
+    write (line: string): boolean {
+      pending.push(line)
+      pendingLength += line.length
+      if (pendingLength >= minLength) pass()
+      return true
+    },
+  }
   const flushSync = (): void => {
+    pass()
     try {
       sink.flushSync()
     } catch {
       // not open yet: nothing was written to it; or closed: nothing is left
     }
   }
+  // After sonic-boom's own exit handler (registered when it was made): the lines still waiting here.
+  const onExit = (): void => flushSync()
+  process.once('exit', onExit)
+  const timer = setInterval(() => {
+    // Not open yet (a path is opened asynchronously), or destroyed: nothing to do now.
+    try {
+      pass()
+      sink.flush()
+    } catch {}
+  }, flushIntervalMs)
+  timer.unref()
+  sink.once('close', () => clearInterval(timer))
   return {
     stream,
     flushSync,
     close () {
       clearInterval(timer)
+      process.removeListener('exit', onExit)
       flushSync()
     },
   }
