@@ -202,6 +202,8 @@ export interface LoadOptions {
   connections?: number
   /** A wrk Lua script (paths to vary per request); wrk only. */
   script?: string
+  /** Seconds of load before the measured run (default 1). */
+  warmupS?: number
 }
 
 function runWrk (url: string, durationS: number, opts: LoadOptions): Promise<Load> {
@@ -273,9 +275,9 @@ export function report (r: Row): void {
   process.stdout.write(`  ${r.name}: ${r.reqPerS} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.cpuUsPerReq ?? '?'} µs CPU/req${r.errors || r.non2xx ? ` (errors ${r.errors}, non-2xx ${r.non2xx})` : ''}\n`)
 }
 
-/** Closed loop after a 1 s warm-up, with the CPU the target spent per request. */
+/** Closed loop after a warm-up (1 s unless told), with the CPU the target spent per request. */
 export async function measure (name: string, pid: number, url: string, durationS: number, opts: LoadOptions = {}): Promise<Row> {
-  await closedLoop(url, 1, opts)
+  await closedLoop(url, opts.warmupS ?? 1, opts)
   const cpuBefore = cpuSeconds(pid)
   const measured = row(name, pid, cpuBefore, await closedLoop(url, durationS, opts))
   report(measured)

@@ -49,7 +49,10 @@ configure({ connections: Number(values.connections), pin: values.pin, autocannon
 const CONNECTIONS = settings.connections
 const TASKSET = settings.taskset
 const WRK = settings.wrk
-const measure = (name: string, pid: number, url: string, headers: Record<string, string> = {}) => measureFor(name, pid, url, DURATION_S, { headers })
+// V8 needs ~10,000 requests to finish compiling the gateway's hot path (bench/README.md, callgrind): every row
+// warms up long enough for that, the fastest targets included, so no row counts compilation.
+const WARMUP_S = values.quick ? 2 : 5
+const measure = (name: string, pid: number, url: string, headers: Record<string, string> = {}) => measureFor(name, pid, url, DURATION_S, { headers, warmupS: WARMUP_S })
 const measureAtRate = (name: string, pid: number, url: string, rate: number) => measureAtRateFor(name, pid, url, DURATION_S, rate)
 
 async function stats (emulatorUrl: string): Promise<{ calls: number, tokenRequests: { total: number } }> {
