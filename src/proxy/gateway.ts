@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { pipeline, type Readable } from 'node:stream'
 import { readUpTo } from '../bounded-read.ts'
 import type { CacheStatus, ResponseCache } from '../cache/manager.ts'
+import { KEYED_HEADERS, keyedHeaderValue } from '../cache/keys.ts'
 import { requestDirectives } from '../cache/policy.ts'
 import { GatewayError } from '../errors.ts'
 import { isStorableM3Answer, m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
@@ -12,6 +13,7 @@ import { createReplaceStream, gatewayLinkReplacements, gatewayLocation, isJsonMe
 import { forwardableBody, hasRequestBody } from './request-body.ts'
 import { bufferSmallBody } from './response-body.ts'
 import { createApiLabeler } from './api-labels.ts'
+import { createMemo, type Memo } from './memo.ts'
 import { SYSTEM_IDS, type SystemId } from './systems.ts'
 import { createSystemTarget, type SystemTarget } from './target.ts'
 import { mapTransportError } from './transport-errors.ts'
@@ -112,6 +114,16 @@ function weakETag (headers: Record<string, string | string[]>): { etag?: string 
   return typeof etag === 'string' && !etag.startsWith('W/') ? { etag: `W/${etag}` } : {}
 }
 
+// Inputs of the read-plan memo are joined with NUL, which none of them can hold (Node's HTTP parser refuses it in a
+// request target and in header values).
+const SEP = '\u0000'
+
+interface ReadPlan {
+  /** The cache key; undefined when the request is not a read the cache may answer. */
+  key: string | undefined
+  api: string
+}
+
 /** A request on its way to ION, its path already guarded. */
 interface UpstreamCall {
   method: string
@@ -143,25 +155,41 @@ export function createGateway (options: GatewayOptions): Gateway {
   const locations = locationBases(options.apiBaseUrl)
   const apiLabel = createApiLabeler()
   const transportError = (err: unknown): GatewayError => mapTransportError(err, timeoutMs, false)
+  const readPlans = {} as Record<SystemId, Memo<ReadPlan>>
+  for (const system of SYSTEM_IDS) readPlans[system] = createMemo<ReadPlan>()
+
+  /**
+   * What a GET or HEAD of this URL, with these keyed headers, looks up: one remembered answer per request signature
+   * instead of the guard's, the facts' and the key's (three lookups, each with its own input to build). Undefined
+   * when the path is refused (passThrough then says why).
+   */
+  function readPlan (target: SystemTarget, method: string, url: string, headers: IncomingHttpHeaders): Readonly<ReadPlan> | undefined {
+    let input = method + SEP + url
+    for (const name of KEYED_HEADERS) input += SEP + keyedHeaderValue(headers[name])
+    try {
+      return readPlans[target.system](input, () => {
+        const guarded = target.guard(url)
+        const path = guarded.upstreamPath.slice(target.upstreamPrefix.length)
+        const { retryable, endpointCandidate } = target.facts(method, path)
+        return retryable
+          ? { key: target.cacheKey(path, guarded.rawQuery, headers), api: apiLabel(target.system, endpointCandidate) }
+          : { key: undefined, api: target.system }
+      })
+    } catch {
+      return undefined
+    }
+  }
 
   function freshAnswer (system: SystemId, request: ClientRequest): GatewayAnswer | undefined {
     if (!cache || (request.method !== 'GET' && request.method !== 'HEAD')) return undefined
     if (request.bodySource && hasRequestBody(request.bodySource)) return undefined
-    const target = targets[system]
-    let guarded: ReturnType<SystemTarget['guard']>
-    try {
-      guarded = target.guard(request.url)
-    } catch {
-      // passThrough refuses it, with the reason.
-      return undefined
-    }
-    // The same steps as call(): a known read, looked up under the same key and metric label.
-    const path = guarded.upstreamPath.slice(target.upstreamPrefix.length)
-    const { retryable, endpointCandidate } = target.facts(request.method, path)
-    if (!retryable || !requestDirectives(request.headers).lookup) return undefined
-    const cached = cache.freshAnswer(target.cacheKey(path, guarded.rawQuery, request.headers), apiLabel(target.system, endpointCandidate), request.method === 'HEAD')
+    if (!requestDirectives(request.headers).lookup) return undefined
+    // The same key and metric label call() uses (a known read, looked up the same way).
+    const plan = readPlan(targets[system], request.method, request.url, request.headers)
+    if (plan?.key === undefined) return undefined
+    const cached = cache.freshAnswer(plan.key, plan.api, request.method === 'HEAD')
     if (!cached) return undefined
-    if (request.trace) request.trace.system = target.system
+    if (request.trace) request.trace.system = system
     return withGatewayLinks(system, cached, request.publicBaseUrl)
   }
 
