@@ -97,7 +97,7 @@ async function proxy (app: FastifyInstance): Promise<void> {
     maxInflight: config.upstream.maxInflight,
     budget,
     observer: {
-      response: (system, status, seconds) => metrics.upstreamDuration.observe({ system, status_code: status }, seconds),
+      response: (system, status, seconds) => metrics.upstreamDuration.series([system, status]).observe(seconds),
       retry: system => metrics.upstreamRetries.inc({ system }),
       queueWait: (system, seconds) => metrics.upstreamQueueWait.observe({ system }, seconds),
     },

@@ -40,7 +40,7 @@ export function createGatewayMetrics (registry: Registry = new Registry()) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: new LabelledHistogram({
       name: name('upstream_request_duration_seconds'),
       help: 'Duration of requests to ION until response headers, by system and status code',
       labelNames: ['system', 'status_code'] as const,
