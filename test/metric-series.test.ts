@@ -5,7 +5,7 @@ import { LabelledCounter, LabelledHistogram } from '../src/metric-series.ts'
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 // Deterministic pseudo-random values: durations from microseconds to past the last bucket, bounds exactly hit.
-function* observations (n: number): Generator<{ method: string, route: string, status: number, value: number }> {
+function * observations (n: number): Generator<{ method: string, route: string, status: number, value: number }> {
   let x = 12345
   const next = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648
   const routes = ['/m3/*', '/ln/*', 'unmatched', '/a "quoted"\\route\nnewline']
