@@ -41,8 +41,11 @@ export function bufferedLogDestination ({ dest = 1, minLength = 4096, flushInter
     pendingLength = 0
     sink.write(batch)
   }
+  // After close, lines go straight to sonic-boom, whose own exit handler writes them (the app logs after closing).
+  let closed = false
   const stream = {
     write (line: string): boolean {
+      if (closed) return sink.write(line)
       pending.push(line)
       pendingLength += line.length
       if (pendingLength >= minLength) pass()
@@ -76,6 +79,7 @@ export function bufferedLogDestination ({ dest = 1, minLength = 4096, flushInter
       clearInterval(timer)
       process.removeListener('exit', onExit)
       flushSync()
+      closed = true
     },
   }
 }

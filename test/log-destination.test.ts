@@ -69,7 +69,7 @@ function readFileExists (file: string): boolean {
   }
 }
 
-t.test('lines still buffered when the process exits are written (process.exit, no close)', async t => {
+t.test('lines still buffered when the process exits are written, and lines logged after close', async t => {
   const file = join(t.testdir(), 'exit.log')
   const script = [
     "import { openSync } from 'node:fs'",
@@ -77,10 +77,13 @@ t.test('lines still buffered when the process exits are written (process.exit, n
     // A descriptor, as stdout is in production (a path is opened asynchronously).
     `const destination = bufferedLogDestination({ dest: openSync(${JSON.stringify(file)}, 'a'), minLength: 4096, flushIntervalMs: 3_600_000 })`,
     "for (let i = 0; i < 3; i++) destination.stream.write(JSON.stringify({ n: i, text: 'Müller €' }) + '\\n')",
+    // The app closes its destination, then still logs (Fastify's own 'closed' line, for one).
+    'destination.close()',
+    "destination.stream.write(JSON.stringify({ n: 3, text: 'after close' }) + '\\n')",
     'process.exit(0)',
   ].join('\n')
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit'] })
   const [code] = await once(child, 'exit')
   t.equal(code, 0)
-  t.same(linesIn(file).map(line => JSON.parse(line)), [0, 1, 2].map(n => ({ n, text: 'Müller €' })), 'every line, whole, in order')
+  t.same(linesIn(file).map(line => JSON.parse(line)), [...[0, 1, 2].map(n => ({ n, text: 'Müller €' })), { n: 3, text: 'after close' }], 'every line, whole, in order, the one after close too')
 })
