@@ -47,6 +47,16 @@ export function keyedHeaderValue (value: string | string[] | undefined): string 
   return Array.isArray(value) ? value.join(',') : (value ?? '')
 }
 
+/**
+ * The keyed headers' values, each after a NUL (which no header value can hold: Node's parser refuses it): what a
+ * key's hash takes of the headers, and what the memos of the request path remember a key by.
+ */
+export function keyedHeadersInput (headers: IncomingHttpHeaders): string {
+  let input = ''
+  for (const name of KEYED_HEADERS) input += '\u0000' + keyedHeaderValue(headers[name])
+  return input
+}
+
 export interface CacheKeyInput {
   system: string
   /**
@@ -72,8 +82,7 @@ const KEY_FORMAT = '2\u0000'
  * concatenation, with the readable path first so an admin can purge by system and path prefix.
  */
 export function cacheKey ({ system, path, rawQuery, headers, ignoreParams }: CacheKeyInput): string {
-  let keyed = KEY_FORMAT + canonicalQuery(rawQuery, ignoreParams)
-  for (const name of KEYED_HEADERS) keyed += '\u0000' + keyedHeaderValue(headers[name])
+  const keyed = KEY_FORMAT + canonicalQuery(rawQuery, ignoreParams) + keyedHeadersInput(headers)
   // One-shot hash: the same digest as a streamed createHash over the same bytes, at a fraction of the cost.
   return `${system}:GET:${JSON.stringify([path, hash('sha256', keyed, 'hex').slice(0, 32)])}`
 }

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { pipeline, type Readable } from 'node:stream'
 import { readUpTo } from '../bounded-read.ts'
 import type { CacheStatus, ResponseCache } from '../cache/manager.ts'
-import { KEYED_HEADERS, keyedHeaderValue } from '../cache/keys.ts'
+import { keyedHeadersInput } from '../cache/keys.ts'
 import { requestDirectives } from '../cache/policy.ts'
 import { GatewayError } from '../errors.ts'
 import { isStorableM3Answer, m3ExecutePath, m3TypedRecords, readM3Answer, type M3Answer, type M3Record } from '../ion/m3.ts'
@@ -164,10 +164,8 @@ export function createGateway (options: GatewayOptions): Gateway {
    * when the path is refused (passThrough then says why).
    */
   function readPlan (target: SystemTarget, method: string, url: string, headers: IncomingHttpHeaders): Readonly<ReadPlan> | undefined {
-    let input = method + SEP + url
-    for (const name of KEYED_HEADERS) input += SEP + keyedHeaderValue(headers[name])
     try {
-      return readPlans[target.system](input, () => {
+      return readPlans[target.system](method + SEP + url + keyedHeadersInput(headers), () => {
         const guarded = target.guard(url)
         const path = guarded.upstreamPath.slice(target.upstreamPrefix.length)
         const { retryable, endpointCandidate } = target.facts(method, path)

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { cacheKey, KEYED_HEADERS, keyedHeaderValue } from '../cache/keys.ts'
+import { cacheKey, keyedHeadersInput } from '../cache/keys.ts'
 import { isM3Read, isStorableM3Answer, m3EndpointLabel, readM3Answer } from '../ion/m3.ts'
 import type { LocationRewrite } from './headers.ts'
 import { createMemo } from './memo.ts'
@@ -61,9 +61,7 @@ export function createSystemTarget (system: SystemId, apiBaseUrl: string, m3Read
       // Safe methods only: anything else may change ION's state.
       : { retryable: SAFE_METHODS.has(method), endpointCandidate: system }),
     cacheKey (path, rawQuery, headers) {
-      let input = path + SEP + rawQuery
-      for (const name of KEYED_HEADERS) input += SEP + keyedHeaderValue(headers[name])
-      return keys(input, () => ({ key: cacheKey({ system, path, rawQuery, headers, ignoreParams }) })).key
+      return keys(path + SEP + rawQuery + keyedHeadersInput(headers), () => ({ key: cacheKey({ system, path, rawQuery, headers, ignoreParams }) })).key
     },
     storable: system === 'm3' ? storableM3Body : undefined,
   }
