@@ -78,11 +78,6 @@ abstract class LabelledMetric<L extends string, S> {
     return series
   }
 
-  /** prom-client's label-object form, for the callers that are not on a hot path. */
-  labels (labels: Record<L, LabelValue>): S {
-    return this.series(this.labelNames.map(name => labels[name]))
-  }
-
   reset (): void {
     this.#root = new Map()
     this.created.length = 0
