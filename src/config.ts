@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
+import { ConfigError } from './config-error.ts'
 import { Type, type Static } from './typebox.ts'
 import { parseIonApi, IonApiFileError, type IonGrant, type IonSettings } from './ion/ionapi.ts'
 import { parseNoProxy, type Egress } from './proxy/egress.ts'
+
+// Defined apart so that modules the keys CLI loads need not load this one (env-schema, ajv, undici).
+export { ConfigError }
 
 /**
  * The environment contract (README "Configuration", docs/design.md "Contracts"). This module is the only reader of
@@ -189,18 +193,15 @@ export interface RequestLimits {
   maxConnections: number
 }
 
-/** A configuration problem; its message names the variable or field at fault and never a secret value. */
-export class ConfigError extends Error {
-  constructor (message: string) {
-    super(message)
-    this.name = 'ConfigError'
-  }
-}
+// env-schema sets `additionalProperties: false` on the schema it is given, so it gets a copy, not EnvSchema; always
+// the same copy, because its ajv keeps the compiled validator per schema object (compiling it costs ~25 ms).
+let validatedSchema: typeof EnvSchema | undefined
 
 export function parseEnv (env: EnvInput): Env {
   try {
+    validatedSchema ??= structuredClone(EnvSchema)
     // env: false — read only what we are given; ajv coerces strings, applies defaults and drops unknown variables.
-    return envSchema<Env>({ schema: structuredClone(EnvSchema), data: { ...env }, env: false, dotenv: false })
+    return envSchema<Env>({ schema: validatedSchema, data: { ...env }, env: false, dotenv: false })
   } catch (err) {
     throw new ConfigError(`Invalid environment: ${describeEnvErrors(err)}`)
   }

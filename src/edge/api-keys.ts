@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { ConfigError } from '../config.ts'
+// Not from config.ts: the keys CLI loads this module, and config.ts brings env-schema, ajv and undici with it.
+import { ConfigError } from '../config-error.ts'
 import { Type, Value, type Static } from '../typebox.ts'
 
 const ClientSchema = Type.Object({
