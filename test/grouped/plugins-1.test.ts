@@ -1,0 +1,4 @@
+import { runFolder } from '../helpers/run-folder.ts'
+
+// Part 1 of test/plugins/*.test.ts, in this one process (test/helpers/run-folder.ts says why).
+await runFolder(new URL('../plugins/', import.meta.url), { part: 1, of: 4 })
