@@ -124,7 +124,7 @@ export async function runSoak ({ durationS, windowS }: { durationS: number, wind
   // anything at or below it, however uneven).
   const flat = (pick: (w: Window) => number) => {
     const values = later.map(pick).sort((a, b) => a - b)
-    const base = values.length ? (values[(values.length - 1) >> 1]! + values[values.length >> 1]!) / 2 : Number.NaN
+    const base = values.length ? Math.round((values[(values.length - 1) >> 1]! + values[values.length >> 1]!) * 50) / 100 : Number.NaN
     const worst = values.at(-1) ?? Number.NaN
     const least = values[0] ?? Number.NaN
     return { base, least, worst, withinTenPercent: values.length > 0 && worst <= base * 1.1 && least >= base * 0.9 }
