@@ -241,19 +241,6 @@ export function closedLoop (url: string, durationS: number, opts: LoadOptions = 
   return settings.wrk ? runWrk(url, durationS, opts) : runAutocannon(url, durationS, opts)
 }
 
-/** A wrk Lua script sending `paths` (relative to the URL's origin) round-robin. */
-export function wrkPathsScript (paths: string[]): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'ion-gateway-wrk-')), 'paths.lua')
-  writeFileSync(file, `local paths = {${paths.map(p => JSON.stringify(p)).join(',')}}
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1])
-end
-`)
-  return file
-}
-
 /** A wrk Lua script sending `prefix .. n` for n drawn at random from 1..count (distinct keys, e.g. `&n=`). */
 export function wrkRandomScript (prefix: string, count: number): string {
   const file = join(mkdtempSync(join(tmpdir(), 'ion-gateway-wrk-')), 'random.lua')

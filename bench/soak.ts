@@ -9,31 +9,19 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { closedLoop, commit, rssBytes, root, settings, startEmulator, startGateway, startRedis, wrkPathsScript } from './harness.ts'
+import { closedLoop, commit, rssBytes, root, settings, startEmulator, startGateway, startRedis } from './harness.ts'
 
 const M3 = '/m3/m3api-rest/v2/execute'
-const items = Array.from({ length: 20 }, (_x, i) => `A${100 + i}`)
-
-/** The n-th request of the mix, out of every 20: 12 M3 cached reads, 3 M3 reads never seen before, 2 LN, 2 IDM, 1 write. */
-function mixPath (n: number): string {
-  const item = items[n % items.length] as string
-  switch (n % 20) {
-    case 0: case 1: case 2: return `${M3}/MMS200MI/GetItmBasic?ITNO=${item}&miss=${n}`
-    case 3: case 4: return `/ln/lnapi/odata/tdapi.slsSalesOrder/Orders?$top=${1 + (n % 5)}`
-    case 5: case 6: return `/idm/api/items/search?$query=/MDS_File&$limit=${1 + (n % 5)}`
-    case 7: return `${M3}/MMS200MI/UpdItmBasic?ITNO=${item}&NEWE=${(n % 1000) / 8}`
-    default: return n % 2 ? `${M3}/MMS200MI/GetItmBasic?ITNO=${item}` : `${M3}/CRS610MI/GetBasicData?CUNO=${10001 + (n % 10)}`
-  }
-}
-
 /**
- * A wrk script sending the mix (mixPath, the same in Lua) and pausing `delayMs` before each request on a connection.
- * Window `w` numbers its requests from w * 10^9: the never-seen reads stay unseen across windows (one wrk per window).
+ * A wrk script sending the mix, out of every 20 requests: 12 M3 cached reads (20 items, 10 customers), 3 M3 reads
+ * never seen before (`&miss=<n>`), 2 LN, 2 IDM, 1 M3 write; with `delayMs`, each connection pauses that long before
+ * each request (without, a closed loop). Run `run` numbers its requests from run * 10^9: the never-seen reads stay
+ * unseen across runs (one wrk per window).
  */
-function pacedMixScript (windowIndex: number, delayMs: number): string {
+function mixScript (run: number, delayMs = 0): string {
   const file = join(mkdtempSync(join(tmpdir(), 'ion-gateway-soak-')), 'mix.lua')
   writeFileSync(file, `local M3 = ${JSON.stringify(M3)}
-local n = ${windowIndex} * 1000000000
+local n = ${run} * 1000000000
 request = function()
   n = n + 1
   local item = "A" .. (100 + n % 20)
@@ -47,8 +35,7 @@ request = function()
   else path = M3 .. "/CRS610MI/GetBasicData?CUNO=" .. (10001 + n % 10) end
   return wrk.format("GET", path)
 end
-delay = function() return ${delayMs.toFixed(3)} end
-`)
+${delayMs > 0 ? `delay = function() return ${delayMs.toFixed(3)} end\n` : ''}`)
   return file
 }
 
@@ -80,13 +67,10 @@ export async function runSoak ({ durationS, windowS }: { durationS: number, wind
   const emulator = await startEmulator()
   const redis = await startRedis()
   const gw = await startGateway(emulator, 'redis', { REDIS_URL: redis.url })
-  for (let n = 0; n < 20; n++) {
-    const res = await request(`${gw.url}${mixPath(n)}`)
-    await res.body.dump()
-    if (res.statusCode >= 400) throw new Error(`${mixPath(n)} answered ${res.statusCode}`)
-  }
-  // Capacity on this mix (closed loop, wrk cycling through 200 requests of it), then half of it offered.
-  const capacity = await closedLoop(`${gw.url}/`, 5, { script: wrkPathsScript(Array.from({ length: 200 }, (_x, n) => mixPath(n + 1_000_000))) })
+  // Capacity on this mix (closed loop, 5 s; it also fills the cache with the mix's cached reads), then half of it
+  // offered.
+  const capacity = await closedLoop(`${gw.url}/`, 5, { script: mixScript(1) })
+  if (capacity.errors + capacity.non2xx > 0) throw new Error(`the mix failed ${capacity.errors} times and answered ${capacity.non2xx} errors`)
   const rate = Math.max(100, Math.round(capacity.reqPerS / 2))
   process.stdout.write(`  capacity on the mix ${capacity.reqPerS} req/s (errors ${capacity.errors + capacity.non2xx}): offering ${rate} req/s\n`)
   // The load: wrk (C, as the closed-loop rows), every connection waiting `delay` ms between its answer and its next
@@ -95,7 +79,7 @@ export async function runSoak ({ durationS, windowS }: { durationS: number, wind
   // while the gateway timed its 99th percentile at 25 ms or less).
   const connections = settings.connections
   let delayMs = Math.max(0, (connections * 1000) / rate - 1)
-  const probe = await closedLoop(`${gw.url}/`, 5, { script: pacedMixScript(0, delayMs) })
+  const probe = await closedLoop(`${gw.url}/`, 5, { script: mixScript(2, delayMs) })
   // One correction from the probe: the latency per cycle it saw, then the delay that leaves the target rate.
   const cycleMs = (connections * 1000) / Math.max(1, probe.reqPerS)
   delayMs = Math.max(0, (connections * 1000) / rate - (cycleMs - delayMs))
@@ -104,7 +88,7 @@ export async function runSoak ({ durationS, windowS }: { durationS: number, wind
   const total = { requests: 0, errors: 0, non2xx: 0 }
   let buckets = await durationBuckets(gw.url)
   for (let index = 0; index * windowS < durationS; index++) {
-    const w = await closedLoop(`${gw.url}/`, Math.min(windowS, durationS - index * windowS), { script: pacedMixScript(index + 1, delayMs) })
+    const w = await closedLoop(`${gw.url}/`, Math.min(windowS, durationS - index * windowS), { script: mixScript(index + 3, delayMs) })
     total.requests += w.requests
     total.errors += w.errors
     total.non2xx += w.non2xx
