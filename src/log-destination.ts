@@ -66,7 +66,7 @@ export function bufferedLogDestination ({ dest = 1, minLength = 12288, flushInte
       // closed: nothing is left
     }
   }
-  // After sonic-boom's own exit handler (registered when it was made): the lines still waiting here.
+  // What waits here and in sonic-boom (pino registers no exit flush for a synchronous destination).
   const onExit = (): void => flushSync()
   process.once('exit', onExit)
   const timer = setInterval(() => {

@@ -80,7 +80,7 @@ t.test('lines still buffered when the process exits are written, and lines logge
   const script = [
     "import { openSync } from 'node:fs'",
     "import { bufferedLogDestination } from './src/log-destination.ts'",
-    // A descriptor, as stdout is in production (a path is opened asynchronously).
+    // A descriptor, as stdout is in production.
     `const destination = bufferedLogDestination({ dest: openSync(${JSON.stringify(file)}, 'a'), minLength: 4096, flushIntervalMs: 3_600_000 })`,
     "for (let i = 0; i < 3; i++) destination.stream.write(JSON.stringify({ n: i, text: 'Müller €' }) + '\\n')",
     // The app closes its destination, then still logs (Fastify's own 'closed' line, for one).
