@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import type { IncomingHttpHeaders } from 'node:http'
 import { routeOptionsOf } from '../src/route-options.ts'
 import { loadApiKeysFile, type ApiClient } from '../src/edge/api-keys.ts'
 import { watchApiKeysFile } from '../src/edge/api-keys-watch.ts'
@@ -53,24 +54,27 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
 
   app.decorateRequest('client', null)
 
-  app.addHook('onRequest', (request, _reply, done) => {
-    request.client = identify(request)
+  app.addHook('onRequest', function identifyClient (request, _reply, done) {
+    request.client = identify(request.ip, request.headers)
     done()
   })
 
-  function identify (request: FastifyRequest): ClientIdentity {
-    const address = `ip:${addressIdentity(request.ip)}`
+  function identify (ip: string, headers: IncomingHttpHeaders): ClientIdentity {
+    const address = `ip:${addressIdentity(ip)}`
     if (registry) {
-      const key = request.headers['x-api-key']
+      const key = headers['x-api-key']
       const client: ApiClient | undefined = registry.identify(typeof key === 'string' ? key : undefined)
       return client ? { id: client.id, address, authenticated: true, admin: client.admin } : { id: address, address, authenticated: false, admin: false }
     }
-    const claimed = request.headers['x-client-id']
+    const claimed = headers['x-client-id']
     const id = typeof claimed === 'string' && CLIENT_ID_HEADER.test(claimed) ? `client:${claimed}` : address
     return { id, address, authenticated: false, admin: false }
   }
 
-  app.addHook('preParsing', (request, _reply, payload, done) => {
+  // The HIT lane takes both steps too (src/proxy/hit-lane.ts).
+  app.decorate('clientIdentity', { identify, keysRequired: file !== undefined })
+
+  app.addHook('preParsing', function requireKey (request, _reply, payload, done) {
     const config = routeOptionsOf(request).config
     if (config.public === true) return done(null, payload)
     if (!file) {
@@ -89,6 +93,9 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
 export default fp(clientAuth, { fastify: '5.x', name: 'client-auth' })
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    clientIdentity: { identify: (ip: string, headers: IncomingHttpHeaders) => ClientIdentity, keysRequired: boolean }
+  }
   interface FastifyRequest {
     client: ClientIdentity | null
   }

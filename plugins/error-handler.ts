@@ -14,7 +14,7 @@ import { requestIdFor } from '../src/request-id.ts'
 async function errorHandler (app: FastifyInstance): Promise<void> {
   app.addSchema(ErrorEnvelope)
 
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', function requestIdHeader (request, reply, done) {
     reply.header('x-request-id', request.id)
     done()
   })

@@ -26,7 +26,7 @@ async function metrics (app: FastifyInstance): Promise<void> {
     routeMetrics: { enabled: false },
   })
 
-  app.addHook('onResponse', (request, reply, done) => {
+  app.addHook('onResponse', function observeDuration (request, reply, done) {
     const route = routeOptionsOf(request)
     if (route.config.disableMetrics !== true) {
       // Unmatched requests share one label, so random URLs cannot grow the series.

@@ -116,9 +116,17 @@ async function proxy (app: FastifyInstance): Promise<void> {
     cacheIgnoreParams: config.cache.ignoreParams,
   })
 
+  // The HIT lane answers fresh M3 hits with it (plugins/hit-lane.ts).
+  app.decorate('gateway', gateway)
   await app.register(m3Typed, { prefix: '/m3', gateway })
   for (const system of SYSTEM_IDS) {
     await app.register(systemRoutes, { prefix: `/${system}`, system, gateway, publicUrl: config.publicUrl })
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: Gateway
   }
 }
 

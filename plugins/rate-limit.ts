@@ -5,6 +5,8 @@ import { addressIdentity } from '../src/edge/client-ip.ts'
 import { decideLimit, refusalMessage, type LimitVerdict } from '../src/edge/client-limits.ts'
 import { CallerWindows, LocalCounters, RedisCounters, SharedCounters } from '../src/edge/rate-limit-store.ts'
 import { GatewayError } from '../src/errors.ts'
+import type { IncomingMessage } from 'node:http'
+import type { ClientIdentity } from './client-auth.ts'
 
 /**
  * Per client: RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS, SYS_002 429 past it. Requests without a valid API key are
@@ -34,23 +36,30 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
     : new LocalCounters()
   const limit = { max: settings.max, windowMs: settings.windowMs }
   const maxHeader = String(settings.max)
+  const resetSeconds = (verdict: LimitVerdict): number => Math.max(1, Math.ceil(verdict.state.ttlMs / 1000))
+  const headersOf = (verdict: LimitVerdict): readonly [string, string, string] =>
+    [maxHeader, verdict.refused ? '0' : String(verdict.state.remaining), String(resetSeconds(verdict))]
   const apply = (reply: FastifyReply, verdict: LimitVerdict): GatewayError | undefined => {
-    const resetS = Math.max(1, Math.ceil(verdict.state.ttlMs / 1000))
-    reply.header('ratelimit-limit', maxHeader)
-    reply.header('ratelimit-remaining', verdict.refused ? '0' : String(verdict.state.remaining))
-    reply.header('ratelimit-reset', String(resetS))
+    const [limitValue, remaining, reset] = headersOf(verdict)
+    reply.header('ratelimit-limit', limitValue)
+    reply.header('ratelimit-remaining', remaining)
+    reply.header('ratelimit-reset', reset)
     if (!verdict.refused) return undefined
     metrics.rateLimitExceeded.inc()
-    return new GatewayError('SYS_002', refusalMessage(verdict.by, settings.max, settings.windowMs), { retryAfterS: resetS })
+    return new GatewayError('SYS_002', refusalMessage(verdict.by, settings.max, settings.windowMs), { retryAfterS: resetSeconds(verdict) })
   }
+  const verdictFor = (client: ClientIdentity): LimitVerdict | Promise<LimitVerdict> =>
+    decideLimit(keysRequired, client.authenticated, new CallerWindows(counters, limit, client.address, client.id))
+  // Verdicts the HIT lane counted for requests it handed to the pipeline: used instead of counting them again.
+  const kept = new WeakMap<IncomingMessage, LimitVerdict | Promise<LimitVerdict>>()
+  app.decorate('rateLimitLane', { verdictFor, headersOf, keep: (req: IncomingMessage, verdict: LimitVerdict | Promise<LimitVerdict>) => { kept.set(req, verdict) } })
 
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', function rateLimit (request, reply, done) {
     // Probes, metrics and docs are never limited.
     if (routeOptionsOf(request).config.public === true) return done()
     const { client } = request
     const address = client?.address ?? addressKey(request.ip)
-    const caller = new CallerWindows(counters, limit, address, client?.id ?? address)
-    const verdict = decideLimit(keysRequired, client?.authenticated === true, caller)
+    const verdict = kept.get(request.raw) ?? decideLimit(keysRequired, client?.authenticated === true, new CallerWindows(counters, limit, address, client?.id ?? address))
     // This replica's counters decide at once: the request goes on in the same tick, without a promise.
     if (verdict instanceof Promise) verdict.then(v => done(apply(reply, v)), done)
     else done(apply(reply, verdict))
@@ -59,6 +68,17 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
 
 function addressKey (ip: string): string {
   return `ip:${addressIdentity(ip)}`
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The HIT lane's rate-limit steps (src/proxy/hit-lane.ts). */
+    rateLimitLane: {
+      verdictFor: (client: ClientIdentity) => LimitVerdict | Promise<LimitVerdict>
+      headersOf: (verdict: LimitVerdict) => readonly [string, string, string]
+      keep: (req: IncomingMessage, verdict: LimitVerdict | Promise<LimitVerdict>) => void
+    }
+  }
 }
 
 export default fp(gatewayRateLimit, { fastify: '5.x', name: 'rate-limit', dependencies: ['redis', 'client-auth'] })

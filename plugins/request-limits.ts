@@ -12,13 +12,13 @@ async function requestLimits (app: FastifyInstance): Promise<void> {
   app.server.maxHeadersCount = maxHeadersCount(limits)
   if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections
 
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', function requestHeadLimits (request, _reply, done) {
     done(checkRequestHead(request.raw, limits))
   })
 
   // An answer sent before the body was read (a refusal, a limit passed mid-stream) ends the connection: Node would
   // otherwise read and discard the rest of the body to keep the connection, for as long as the client sends it.
-  app.addHook('onSend', (request, reply, payload, done) => {
+  app.addHook('onSend', function unreadBodyConnection (request, reply, payload, done) {
     if (!request.raw.complete && hasBody(request.headers)) reply.header('connection', 'close')
     done(null, payload)
   })

@@ -27,7 +27,7 @@ async function security (app: FastifyInstance): Promise<void> {
   }
   if (origins.length === 0) {
     // Without CORS nothing runs between the two steps: one hook instead of two (it runs on every request).
-    app.addHook('onRequest', (request, reply, done) => {
+    app.addHook('onRequest', function setSecurityHeaders (request, reply, done) {
       reply.headers(headers)
       if (!endPreflight(request, reply)) done()
     })

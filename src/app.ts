@@ -1,5 +1,5 @@
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
-import type { Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type {} from '@fastify/swagger' // route schema `tags`, `summary`… types
 import type { Config } from './config.ts'
@@ -8,6 +8,7 @@ import { loggerOptions } from './logger.ts'
 import { GatewayError } from './errors.ts'
 import { httpServerOptions } from './edge/request-limits.ts'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts'
+import type { HitLane } from './proxy/hit-lane.ts'
 import { requestIdFor } from './request-id.ts'
 import { RequestLogController } from './request-log.ts'
 import cache from '../plugins/cache.ts'
@@ -15,6 +16,7 @@ import clientAuth from '../plugins/client-auth.ts'
 import docs from '../plugins/docs.ts'
 import errorHandler, { clientErrorHandler, frameworkErrorHandler } from '../plugins/error-handler.ts'
 import health from '../plugins/health.ts'
+import hitLane from '../plugins/hit-lane.ts'
 import ionAuth from '../plugins/ion-auth.ts'
 import loadShedding from '../plugins/load-shedding.ts'
 import metrics from '../plugins/metrics.ts'
@@ -34,7 +36,12 @@ export interface BuildOptions {
   logger?: false
   /** The clock of ION holds and ION_CALLS_PER_MIN (tests move it); Date.now when absent. */
   callBudgetClock?: () => number
+  /** false: every request goes through the pipeline, fresh M3 hits too (tests compare the two). */
+  hitLane?: false | { onLane: (lane: HitLane) => void }
 }
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+type Lane = (req: IncomingMessage, res: ServerResponse, next: Handler) => void
 
 /**
  * Assembles the gateway. Never listens: server.ts does, and tests inject or listen on port 0.
@@ -42,10 +49,23 @@ export interface BuildOptions {
  */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const buffered = options.logger === false || options.logStream ? undefined : bufferedLogDestination({ dest: options.logDestination ?? 1 })
+  // Set once the app is ready (plugins/hit-lane.ts): fresh M3 hits are answered before Fastify's handler.
+  let lane: Lane | undefined
   const fastifyOptions: FastifyHttpOptions<Server> = {
-    // Node's parser bound, header and request timeouts (REQUEST_BODY_TIMEOUT_MS is Fastify's requestTimeout too:
-    // Fastify sets it on the server after creating it).
-    http: httpServerOptions(config.requestLimits),
+    // The server Fastify would make, with the HIT lane in front of its handler: Node's parser bound, header and
+    // request timeouts, then what Fastify sets on a server it creates itself (fastify/lib/server.js).
+    serverFactory: (handler, opts) => {
+      const server = createServer(httpServerOptions(config.requestLimits), (req, res) => {
+        if (lane === undefined) handler(req, res)
+        else lane(req, res, handler)
+      })
+      server.keepAliveTimeout = opts.keepAliveTimeout as number
+      server.requestTimeout = opts.requestTimeout as number
+      server.setTimeout(opts.connectionTimeout as number)
+      if ((opts.maxRequestsPerSocket as number) > 0) server.maxRequestsPerSocket = opts.maxRequestsPerSocket as number
+      return server
+    },
+    // REQUEST_BODY_TIMEOUT_MS, set on the server as Node's requestTimeout.
     requestTimeout: config.requestLimits.requestBodyTimeoutMs,
     // What Node's HTTP server and Fastify's router refuse before any hook runs is answered with the envelope too.
     clientErrorHandler,
@@ -71,11 +91,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   if (buffered) app.addHook('onClose', (_app, done) => { buffered.close(); done() })
   // While closing, every answer ends its keep-alive connection, so the server can finish closing once in-flight
   // requests are done (Fastify only closes the connections that are idle when close starts).
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', function closingConnection (_request, reply, payload, done) {
     if (app.lifecycle.closing) reply.header('connection', 'close')
     done(null, payload)
   })
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', function closingRefusal (_request, reply, done) {
     if (!app.lifecycle.closing) return done()
     reply.header('connection', 'close')
     done(new GatewayError('SYS_004', 'The gateway is shutting down', { retryAfterS: 1 }))
@@ -109,6 +129,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(cache)
   // 8. proxy routes: /m3/mi typed route, then one encapsulated pass-through per system
   await app.register(proxy)
+  // 9. the HIT lane: fresh M3 hits answered in front of all of the above, taking every step it takes for them
+  //    (src/proxy/hit-lane.ts); anything else it hands to the pipeline untouched
+  if (options.hitLane !== false) {
+    await app.register(hitLane, { install: serve => { lane = serve }, ...(options.hitLane ? { onLane: options.hitLane.onLane } : {}) })
+  }
 
   return app
 }

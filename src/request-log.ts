@@ -25,10 +25,24 @@ export function loggedUrl (url: string): string {
  * status, duration, system, ION's status and the cache result. Never headers or bodies (they may carry secrets), and
  * the URL without the values of secret query parameters.
  */
-export class RequestLogController extends LogController {
-  // Per app logger (one controller may serve several apps in tests): the line writer, or null where pino must write it.
-  readonly #writers = new WeakMap<FastifyBaseLogger, ((fields: AccessLineFields) => void) | null>()
+// Per app logger (several apps may share a process in tests): the line writer, or null where pino must write it.
+const writers = new WeakMap<FastifyBaseLogger, ((fields: AccessLineFields) => void) | null>()
 
+/**
+ * Writes a completed request's line for the app's logger, with the id as a field: cheaper than the per-request child
+ * logger, and serialized by src/access-log.ts rather than by pino (figures in bench/README.md).
+ */
+export function writeRequestLine (logger: FastifyBaseLogger, line: AccessLineFields): void {
+  let write = writers.get(logger)
+  if (write === undefined) {
+    write = accessLineWriter(logger as Logger) ?? null
+    writers.set(logger, write)
+  }
+  if (write) write(line)
+  else logger.info(line, 'request completed')
+}
+
+export class RequestLogController extends LogController {
   constructor () {
     super({ requestIdLogLabel: 'requestId' })
   }
@@ -43,17 +57,7 @@ export class RequestLogController extends LogController {
     }
     // A route's own log level (probes and /metrics log at warn) is set on its per-request child logger.
     if ((LEVELS[reply.log.level] ?? INFO) > INFO) return
-    // The line is written for the app's logger, with the id as a field: cheaper than the per-request child logger,
-    // and serialized by src/access-log.ts rather than by pino (figures in bench/README.md).
-    const logger = request.server.log
-    let write = this.#writers.get(logger)
-    if (write === undefined) {
-      write = accessLineWriter(logger as Logger) ?? null
-      this.#writers.set(logger, write)
-    }
-    const line = lineFor(request, reply, request.id)
-    if (write) write(line)
-    else logger.info(line, 'request completed')
+    writeRequestLine(request.server.log, lineFor(request, reply, request.id))
   }
 }
 

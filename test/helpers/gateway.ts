@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { Writable } from 'node:stream'
-import { buildApp } from '../../src/app.ts'
+import { buildApp, type BuildOptions } from '../../src/app.ts'
 import type { EnvInput } from '../../src/config.ts'
 import { createEmulator, type Emulator, type EmulatorOptions } from '../../emulator/index.ts'
 import { testConfig } from './config.ts'
@@ -24,6 +24,8 @@ export interface GatewayOptions {
   listen?: boolean
   /** The clock of ION holds and ION_CALLS_PER_MIN (BuildOptions.callBudgetClock). */
   callBudgetClock?: () => number
+  /** BuildOptions.hitLane: false sends fresh M3 hits through the pipeline too. */
+  hitLane?: BuildOptions['hitLane']
 }
 
 /** The real app against a real ION emulator over HTTP, both on port 0, closed in teardown. */
@@ -43,7 +45,11 @@ export async function startGateway (t: Test, options: GatewayOptions = {}): Prom
     },
   })
   const config = testConfig({ LOG_LEVEL: 'info', CACHE_DRIVER: 'none', ...options.env }, emulator.ionapi)
-  const app = await buildApp(config, { logStream, ...(options.callBudgetClock ? { callBudgetClock: options.callBudgetClock } : {}) })
+  const app = await buildApp(config, {
+    logStream,
+    ...(options.callBudgetClock ? { callBudgetClock: options.callBudgetClock } : {}),
+    ...(options.hitLane !== undefined ? { hitLane: options.hitLane } : {}),
+  })
   t.teardown(() => app.close())
   let url = ''
   if (options.listen !== false) {

@@ -1,0 +1,125 @@
+import { test, type Test } from 'tap'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { request } from 'undici'
+import type { LimitVerdict } from '../../src/edge/client-limits.ts'
+import { createHitLane, type HitLaneParts, type LaneClient, type LaneLine } from '../../src/proxy/hit-lane.ts'
+import { testConfig } from '../helpers/config.ts'
+import { rawExchange } from '../helpers/raw-socket.ts'
+
+const ALLOWED: LimitVerdict = { refused: false, by: 'client', state: { remaining: 9, exceeded: false, ttlMs: 60_000 } }
+
+interface Seen {
+  counted: number
+  kept: Array<LimitVerdict | Promise<LimitVerdict>>
+  lines: LaneLine[]
+  handedOver: number
+}
+
+/** The lane alone on a real HTTP server: each part a plain function, the pipeline a handler answering 299. */
+async function laneServer (t: Test, change: Partial<HitLaneParts<LaneClient>> = {}): Promise<{ url: string, seen: Seen }> {
+  const seen: Seen = { counted: 0, kept: [], lines: [], handedOver: 0 }
+  const lane = createHitLane<LaneClient>({
+    requestId: () => 'rid-1',
+    isClosing: () => false,
+    isUnderPressure: () => false,
+    securityHeaders: { 'x-content-type-options': 'nosniff' },
+    requestLimits: testConfig().requestLimits,
+    clientIp: req => req.socket.remoteAddress as string,
+    identify: () => ({ id: 'client:a', authenticated: false }),
+    keysRequired: false,
+    limitVerdict: () => { seen.counted++; return ALLOWED },
+    limitHeaders: v => ['10', String(v.state.remaining), '60'],
+    keepVerdict: (_req, v) => { seen.kept.push(v) },
+    freshAnswer: () => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"hit":true}'), cacheStatus: 'HIT', ageS: 3 }),
+    completed: line => { seen.lines.push(line) },
+    ...change,
+  })
+  const pipeline = (_req: IncomingMessage, res: ServerResponse): void => {
+    seen.handedOver++
+    res.writeHead(299).end('pipeline')
+  }
+  const server = createServer((req, res) => { lane.serve(req, res, pipeline) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
+}
+
+async function get (url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: string, headers: Record<string, unknown> }> {
+  const res = await request(url, { headers })
+  return { status: res.statusCode, body: await res.body.text(), headers: res.headers }
+}
+
+const PATH = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
+
+test('a fresh hit: answered with the steps\' headers in order, counted once, its line reported once', async t => {
+  const { url, seen } = await laneServer(t)
+  const answer = await get(url + PATH)
+  t.equal(answer.status, 200)
+  t.equal(answer.body, '{"hit":true}')
+  t.same(Object.keys(answer.headers).filter(h => !['date', 'connection', 'keep-alive'].includes(h)),
+    ['x-request-id', 'x-content-type-options', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'content-type', 'x-cache', 'age', 'content-length'])
+  t.equal(answer.headers['content-length'], '12')
+  t.equal(seen.counted, 1)
+  t.equal(seen.handedOver, 0)
+  t.equal(seen.lines.length, 1)
+  t.match(seen.lines[0], { requestId: 'rid-1', url: PATH, statusCode: 200, clientId: 'client:a', cache: 'HIT' })
+})
+
+test('what the lane leaves to the pipeline, before counting anything', async t => {
+  const cases: Array<[string, Partial<HitLaneParts<LaneClient>>, string, Record<string, string>?]> = [
+    ['the app closing', { isClosing: () => true }, PATH],
+    ['load shedding', { isUnderPressure: () => true }, PATH],
+    ['a key required and missing', { keysRequired: true }, PATH],
+    ['another system', {}, '/ln/x'],
+    ['the typed route', {}, '/m3/mi/MMS200MI/GetItmBasic'],
+    ['a percent sign in the path', {}, '/m3/a%41'],
+    ['compression asked for', {}, PATH, { 'accept-encoding': 'gzip' }],
+    ['a header past MAX_HEADER_BYTES', { requestLimits: testConfig({ MAX_HEADER_BYTES: '1024' }).requestLimits }, PATH, { 'x-big': 'x'.repeat(2000) }],
+  ]
+  for (const [what, change, path, headers] of cases) {
+    const { url, seen } = await laneServer(t, change)
+    const answer = await get(url + path, headers)
+    t.same({ status: answer.status, counted: seen.counted, handedOver: seen.handedOver, lines: seen.lines.length }, { status: 299, counted: 0, handedOver: 1, lines: 0 }, what)
+  }
+  // A GET with a body (undici sends none for GET): raw bytes.
+  const { url, seen } = await laneServer(t)
+  const answer = await rawExchange(url, `GET ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`)
+  t.same({ status: answer.status, counted: seen.counted, handedOver: seen.handedOver }, { status: 299, counted: 0, handedOver: 1 }, 'a declared body')
+})
+
+test('after counting, a request handed over carries its verdict (never counted twice)', async t => {
+  const refused: LimitVerdict = { refused: true, by: 'client', state: { remaining: 0, exceeded: true, ttlMs: 5000 } }
+  const cases: Array<[string, Partial<HitLaneParts<LaneClient>>]> = [
+    ['refused by the rate limit', { limitVerdict: () => refused }],
+    ['not in the cache', { freshAnswer: () => undefined }],
+    ['a verdict that takes a promise, then no entry', { limitVerdict: () => Promise.resolve(ALLOWED), freshAnswer: () => undefined }],
+  ]
+  for (const [what, change] of cases) {
+    const { url, seen } = await laneServer(t, change)
+    const answer = await get(url + PATH)
+    t.equal(answer.status, 299, `${what}: the pipeline answers`)
+    t.equal(seen.kept.length, 1, `${what}: the verdict goes with it`)
+  }
+  const failing = Promise.reject(new Error('redis down'))
+  failing.catch(() => {})
+  const { url, seen } = await laneServer(t, { limitVerdict: () => failing })
+  t.equal((await get(url + PATH)).status, 299, 'a failed count: the pipeline answers (and reports the failure)')
+  t.equal(seen.kept[0], failing, 'with the failed verdict itself, not a second count')
+})
+
+test('a step that throws: the pipeline answers, the server survives', async t => {
+  const { url, seen } = await laneServer(t, { identify: () => { throw new Error('bug') } })
+  t.equal((await get(url + PATH)).status, 299)
+  t.equal((await get(url + PATH)).status, 299, 'and the next request too')
+  t.equal(seen.handedOver, 2)
+})
+
+test('statuses without a body: no content-type or length, as Fastify sends them', async t => {
+  const { url } = await laneServer(t, { freshAnswer: () => ({ statusCode: 204, headers: { 'content-type': 'text/plain' }, body: Buffer.from('x'), cacheStatus: 'HIT' }) })
+  const answer = await get(url + PATH)
+  t.equal(answer.status, 204)
+  t.equal(answer.headers['content-type'], undefined)
+  t.equal(answer.headers['content-length'], undefined)
+  t.equal(answer.body, '')
+})
