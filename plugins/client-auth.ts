@@ -71,7 +71,7 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
     return { id, address, authenticated: false, admin: false }
   }
 
-  // The HIT lane takes both steps too (src/proxy/hit-lane.ts).
+  // The read lane takes both steps too (src/proxy/read-lane.ts).
   app.decorate('clientIdentity', { identify, keysRequired: file !== undefined })
 
   app.addHook('preParsing', function requireKey (request, _reply, payload, done) {

@@ -4,6 +4,7 @@ import { GatewayError } from '../src/errors.ts'
 import { CallBudget, RedisCallBudgetStore } from '../src/proxy/call-budget.ts'
 import { clientGone } from '../src/proxy/client-gone.ts'
 import { createGateway, type ClientRequest, type Gateway, type GatewayAnswer } from '../src/proxy/gateway.ts'
+import { handedOver } from '../src/proxy/hand-over.ts'
 import { mergeVary } from '../src/proxy/headers.ts'
 import { requestBaseUrl } from '../src/proxy/links.ts'
 import { SYSTEMS, SYSTEM_IDS, type SystemId } from '../src/proxy/systems.ts'
@@ -37,6 +38,13 @@ async function systemRoutes (app: FastifyInstance, opts: { system: SystemId, gat
       hide: false,
     },
     handler: (request, reply) => {
+      // The read lane already called ION for a request it handed over (src/proxy/hand-over.ts).
+      const outcome = handedOver(request.raw)?.outcome
+      if (outcome) {
+        request.upstreamTrace = outcome.trace
+        if ('error' in outcome) throw outcome.error
+        return sendAnswer(reply, outcome.answer)
+      }
       const clientRequest: ClientRequest = {
         method: request.method,
         url: request.raw.url ?? '',
@@ -116,7 +124,7 @@ async function proxy (app: FastifyInstance): Promise<void> {
     cacheIgnoreParams: config.cache.ignoreParams,
   })
 
-  // The HIT lane answers fresh M3 hits with it (plugins/hit-lane.ts).
+  // The read lane answers M3 reads with it (plugins/read-lane.ts).
   app.decorate('gateway', gateway)
   await app.register(m3Typed, { prefix: '/m3', gateway })
   for (const system of SYSTEM_IDS) {

@@ -5,7 +5,7 @@ import { addressIdentity } from '../src/edge/client-ip.ts'
 import { decideLimit, refusalMessage, type LimitVerdict } from '../src/edge/client-limits.ts'
 import { CallerWindows, LocalCounters, RedisCounters, SharedCounters } from '../src/edge/rate-limit-store.ts'
 import { GatewayError } from '../src/errors.ts'
-import type { IncomingMessage } from 'node:http'
+import { handedOver } from '../src/proxy/hand-over.ts'
 import type { ClientIdentity } from './client-auth.ts'
 
 /**
@@ -50,16 +50,15 @@ async function gatewayRateLimit (app: FastifyInstance): Promise<void> {
   }
   const verdictFor = (client: ClientIdentity): LimitVerdict | Promise<LimitVerdict> =>
     decideLimit(keysRequired, client.authenticated, new CallerWindows(counters, limit, client.address, client.id))
-  // Verdicts the HIT lane counted for requests it handed to the pipeline: used instead of counting them again.
-  const kept = new WeakMap<IncomingMessage, LimitVerdict | Promise<LimitVerdict>>()
-  app.decorate('rateLimitLane', { verdictFor, headersOf, keep: (req: IncomingMessage, verdict: LimitVerdict | Promise<LimitVerdict>) => { kept.set(req, verdict) } })
+  app.decorate('rateLimitLane', { verdictFor, headersOf })
 
   app.addHook('onRequest', function rateLimit (request, reply, done) {
     // Probes, metrics and docs are never limited.
     if (routeOptionsOf(request).config.public === true) return done()
     const { client } = request
     const address = client?.address ?? addressKey(request.ip)
-    const verdict = kept.get(request.raw) ?? decideLimit(keysRequired, client?.authenticated === true, new CallerWindows(counters, limit, address, client?.id ?? address))
+    // A request the read lane handed over was counted there.
+    const verdict = handedOver(request.raw)?.verdict ?? decideLimit(keysRequired, client?.authenticated === true, new CallerWindows(counters, limit, address, client?.id ?? address))
     // This replica's counters decide at once: the request goes on in the same tick, without a promise.
     if (verdict instanceof Promise) verdict.then(v => done(apply(reply, v)), done)
     else done(apply(reply, verdict))
@@ -72,11 +71,10 @@ function addressKey (ip: string): string {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The HIT lane's rate-limit steps (src/proxy/hit-lane.ts). */
+    /** The read lane's rate-limit steps (src/proxy/read-lane.ts). */
     rateLimitLane: {
       verdictFor: (client: ClientIdentity) => LimitVerdict | Promise<LimitVerdict>
       headersOf: (verdict: LimitVerdict) => readonly [string, string, string]
-      keep: (req: IncomingMessage, verdict: LimitVerdict | Promise<LimitVerdict>) => void
     }
   }
 }

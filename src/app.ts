@@ -8,7 +8,8 @@ import { loggerOptions } from './logger.ts'
 import { GatewayError } from './errors.ts'
 import { httpServerOptions } from './edge/request-limits.ts'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts'
-import type { HitLane } from './proxy/hit-lane.ts'
+import { handedOver } from './proxy/hand-over.ts'
+import type { ReadLane } from './proxy/read-lane.ts'
 import { requestIdFor } from './request-id.ts'
 import { RequestLogController } from './request-log.ts'
 import cache from '../plugins/cache.ts'
@@ -16,7 +17,7 @@ import clientAuth from '../plugins/client-auth.ts'
 import docs from '../plugins/docs.ts'
 import errorHandler, { clientErrorHandler, frameworkErrorHandler } from '../plugins/error-handler.ts'
 import health from '../plugins/health.ts'
-import hitLane from '../plugins/hit-lane.ts'
+import readLane from '../plugins/read-lane.ts'
 import ionAuth from '../plugins/ion-auth.ts'
 import loadShedding from '../plugins/load-shedding.ts'
 import metrics from '../plugins/metrics.ts'
@@ -36,8 +37,8 @@ export interface BuildOptions {
   logger?: false
   /** The clock of ION holds and ION_CALLS_PER_MIN (tests move it); Date.now when absent. */
   callBudgetClock?: () => number
-  /** false: every request goes through the pipeline, fresh M3 hits too (tests compare the two). */
-  hitLane?: false | { onLane: (lane: HitLane) => void }
+  /** false: every request goes through the pipeline, M3 reads too (tests compare the two). */
+  readLane?: false | { onLane: (lane: ReadLane) => void }
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -49,10 +50,10 @@ type Lane = (req: IncomingMessage, res: ServerResponse, next: Handler) => void
  */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const buffered = options.logger === false || options.logStream ? undefined : bufferedLogDestination({ dest: options.logDestination ?? 1 })
-  // Set once the app is ready (plugins/hit-lane.ts): fresh M3 hits are answered before Fastify's handler.
+  // Set once the app is ready (plugins/read-lane.ts): M3 reads are answered before Fastify's handler.
   let lane: Lane | undefined
   const fastifyOptions: FastifyHttpOptions<Server> = {
-    // The server Fastify would make, with the HIT lane in front of its handler: Node's parser bound, header and
+    // The server Fastify would make, with the read lane in front of its handler: Node's parser bound, header and
     // request timeouts, then what Fastify sets on a server it creates itself (fastify/lib/server.js).
     serverFactory: (handler, opts) => {
       const server = createServer(httpServerOptions(config.requestLimits), (req, res) => {
@@ -71,7 +72,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
     logger: options.logger === false ? false : loggerOptions({ level: config.logLevel, stream: options.logStream ?? buffered?.stream }),
-    genReqId: requestIdFor,
+    // A request the read lane handed over keeps the id it already sent to ION.
+    genReqId: req => handedOver(req)?.requestId ?? requestIdFor(req),
     logController: new RequestLogController(),
     trustProxy: config.trustProxy,
     // Pass-through bodies are streamed, not parsed; this bounds only the bodies the gateway itself parses.
@@ -129,10 +131,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(cache)
   // 8. proxy routes: /m3/mi typed route, then one encapsulated pass-through per system
   await app.register(proxy)
-  // 9. the HIT lane: fresh M3 hits answered in front of all of the above, taking every step it takes for them
-  //    (src/proxy/hit-lane.ts); anything else it hands to the pipeline untouched
-  if (options.hitLane !== false) {
-    await app.register(hitLane, { install: serve => { lane = serve }, ...(options.hitLane ? { onLane: options.hitLane.onLane } : {}) })
+  // 9. the read lane: GET reads of M3 answered in front of all of the above, taking every step they take for them
+  //    (src/proxy/read-lane.ts); anything else goes through them
+  if (options.readLane !== false) {
+    await app.register(readLane, { install: serve => { lane = serve }, ...(options.readLane ? { onLane: options.readLane.onLane } : {}) })
   }
 
   return app

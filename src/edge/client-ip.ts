@@ -22,7 +22,7 @@ export function addressIdentity (ip: string): string {
 /**
  * The caller's address exactly as Fastify's `request.ip` gives it for this TRUST_PROXY (fastify/lib/request.js):
  * the socket's peer, or with trusted proxies the last address proxy-addr accepts from X-Forwarded-For. For the HIT
- * lane (src/proxy/hit-lane.ts), which answers before Fastify makes a request object.
+ * lane (src/proxy/read-lane.ts), which answers before Fastify makes a request object.
  */
 export function clientIpOf (trustProxy: boolean | readonly string[]): (req: IncomingMessage) => string {
   if (trustProxy === false) return req => req.socket.remoteAddress as string

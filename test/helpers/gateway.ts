@@ -24,8 +24,8 @@ export interface GatewayOptions {
   listen?: boolean
   /** The clock of ION holds and ION_CALLS_PER_MIN (BuildOptions.callBudgetClock). */
   callBudgetClock?: () => number
-  /** BuildOptions.hitLane: false sends fresh M3 hits through the pipeline too. */
-  hitLane?: BuildOptions['hitLane']
+  /** BuildOptions.readLane: false sends M3 reads through the pipeline too. */
+  readLane?: BuildOptions['readLane']
 }
 
 /** The real app against a real ION emulator over HTTP, both on port 0, closed in teardown. */
@@ -48,7 +48,7 @@ export async function startGateway (t: Test, options: GatewayOptions = {}): Prom
   const app = await buildApp(config, {
     logStream,
     ...(options.callBudgetClock ? { callBudgetClock: options.callBudgetClock } : {}),
-    ...(options.hitLane !== undefined ? { hitLane: options.hitLane } : {}),
+    ...(options.readLane !== undefined ? { readLane: options.readLane } : {}),
   })
   t.teardown(() => app.close())
   let url = ''

@@ -1,9 +1,11 @@
 import { test, type Test } from 'tap'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import type { LimitVerdict } from '../../src/edge/client-limits.ts'
-import { createHitLane, type HitLaneParts, type LaneClient, type LaneLine } from '../../src/proxy/hit-lane.ts'
+import type { HandedOver } from '../../src/proxy/hand-over.ts'
+import { createReadLane, type ReadLaneParts, type LaneClient, type LaneLine } from '../../src/proxy/read-lane.ts'
 import { testConfig } from '../helpers/config.ts'
 import { rawExchange } from '../helpers/raw-socket.ts'
 
@@ -11,15 +13,15 @@ const ALLOWED: LimitVerdict = { refused: false, by: 'client', state: { remaining
 
 interface Seen {
   counted: number
-  kept: Array<LimitVerdict | Promise<LimitVerdict>>
+  kept: HandedOver[]
   lines: LaneLine[]
   handedOver: number
 }
 
 /** The lane alone on a real HTTP server: each part a plain function, the pipeline a handler answering 299. */
-async function laneServer (t: Test, change: Partial<HitLaneParts<LaneClient>> = {}): Promise<{ url: string, seen: Seen }> {
+async function laneServer (t: Test, change: Partial<ReadLaneParts<LaneClient>> = {}): Promise<{ url: string, seen: Seen }> {
   const seen: Seen = { counted: 0, kept: [], lines: [], handedOver: 0 }
-  const lane = createHitLane<LaneClient>({
+  const lane = createReadLane<LaneClient>({
     requestId: () => 'rid-1',
     isClosing: () => false,
     isUnderPressure: () => false,
@@ -30,8 +32,9 @@ async function laneServer (t: Test, change: Partial<HitLaneParts<LaneClient>> = 
     keysRequired: false,
     limitVerdict: () => { seen.counted++; return ALLOWED },
     limitHeaders: v => ['10', String(v.state.remaining), '60'],
-    keepVerdict: (_req, v) => { seen.kept.push(v) },
+    handOver: (_req, what) => { seen.kept.push(what) },
     freshAnswer: () => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"hit":true}'), cacheStatus: 'HIT', ageS: 3 }),
+    passThrough: () => Promise.reject(new Error('not called in this test')),
     completed: line => { seen.lines.push(line) },
     ...change,
   })
@@ -67,7 +70,7 @@ test('a fresh hit: answered with the steps\' headers in order, counted once, its
 })
 
 test('what the lane leaves to the pipeline, before counting anything', async t => {
-  const cases: Array<[string, Partial<HitLaneParts<LaneClient>>, string, Record<string, string>?]> = [
+  const cases: Array<[string, Partial<ReadLaneParts<LaneClient>>, string, Record<string, string>?]> = [
     ['the app closing', { isClosing: () => true }, PATH],
     ['load shedding', { isUnderPressure: () => true }, PATH],
     ['a key required and missing', { keysRequired: true }, PATH],
@@ -90,22 +93,41 @@ test('what the lane leaves to the pipeline, before counting anything', async t =
 
 test('after counting, a request handed over carries its verdict (never counted twice)', async t => {
   const refused: LimitVerdict = { refused: true, by: 'client', state: { remaining: 0, exceeded: true, ttlMs: 5000 } }
-  const cases: Array<[string, Partial<HitLaneParts<LaneClient>>]> = [
+  const cases: Array<[string, Partial<ReadLaneParts<LaneClient>>]> = [
     ['refused by the rate limit', { limitVerdict: () => refused }],
-    ['not in the cache', { freshAnswer: () => undefined }],
-    ['a verdict that takes a promise, then no entry', { limitVerdict: () => Promise.resolve(ALLOWED), freshAnswer: () => undefined }],
+    ['ION\'s error', { freshAnswer: () => undefined, passThrough: () => Promise.reject(new Error('ION down')) }],
+    ['a verdict that takes a promise, then ION\'s error', { limitVerdict: () => Promise.resolve(ALLOWED), freshAnswer: () => undefined, passThrough: () => Promise.reject(new Error('ION down')) }],
+    ['a streamed answer', { freshAnswer: () => undefined, passThrough: async () => ({ statusCode: 200, headers: {}, body: Readable.from(['a']), cacheStatus: undefined }) }],
   ]
   for (const [what, change] of cases) {
     const { url, seen } = await laneServer(t, change)
     const answer = await get(url + PATH)
     t.equal(answer.status, 299, `${what}: the pipeline answers`)
-    t.equal(seen.kept.length, 1, `${what}: the verdict goes with it`)
+    t.equal(seen.kept.length, 1, `${what}: handed over once`)
+    t.equal(seen.kept[0]?.verdict !== undefined, true, `${what}: with its verdict`)
+    if (what !== 'refused by the rate limit') t.equal(seen.kept[0]?.requestId, 'rid-1', `${what}: with the request id ION saw`)
+    if (what.includes('error')) t.match(seen.kept[0]?.outcome, { error: { message: 'ION down' } }, `${what}: with ION's error`)
+    if (what.includes('stream')) t.ok(seen.kept[0]?.outcome && 'answer' in seen.kept[0].outcome, `${what}: with the answer`)
   }
   const failing = Promise.reject(new Error('redis down'))
   failing.catch(() => {})
   const { url, seen } = await laneServer(t, { limitVerdict: () => failing })
   t.equal((await get(url + PATH)).status, 299, 'a failed count: the pipeline answers (and reports the failure)')
-  t.equal(seen.kept[0], failing, 'with the failed verdict itself, not a second count')
+  t.equal(seen.kept[0]?.verdict, failing, 'with the failed verdict itself, not a second count')
+})
+
+test('a read past the cache: ION\'s answer sent by the lane, with what happened upstream in its line', async t => {
+  const { url, seen } = await laneServer(t, {
+    freshAnswer: () => undefined,
+    passThrough: async request => {
+      if (request.trace) Object.assign(request.trace, { system: 'm3', statusCode: 200, attempts: 2 })
+      return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"miss":true}'), cacheStatus: 'MISS' }
+    },
+  })
+  const answer = await get(url + PATH)
+  t.same({ status: answer.status, body: answer.body, cache: answer.headers['x-cache'] }, { status: 200, body: '{"miss":true}', cache: 'MISS' })
+  t.match(seen.lines, [{ statusCode: 200, cache: 'MISS', trace: { system: 'm3', statusCode: 200, attempts: 2 } }])
+  t.equal(seen.handedOver, 0)
 })
 
 test('a step that throws: the pipeline answers, the server survives', async t => {

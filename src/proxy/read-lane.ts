@@ -2,7 +2,10 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { RequestLimits } from '../config.ts'
 import type { LimitVerdict } from '../edge/client-limits.ts'
 import { checkRequestHead, hasBody } from '../edge/request-limits.ts'
+import type { UpstreamTrace } from '../request-log.ts'
+import { clientGone } from './client-gone.ts'
 import type { ClientRequest, GatewayAnswer } from './gateway.ts'
+import type { HandedOver } from './hand-over.ts'
 
 /** Who is calling, as client auth decides it (plugins/client-auth.ts). */
 export interface LaneClient {
@@ -11,7 +14,7 @@ export interface LaneClient {
 }
 
 /** What the lane serves a request with: each part is the same function the plugin of that concern runs. */
-export interface HitLaneParts<C extends LaneClient> {
+export interface ReadLaneParts<C extends LaneClient> {
   /** The error handler's first step: the request id (`genReqId`). */
   requestId: (req: IncomingMessage) => string
   /** Set by app.ts while the app closes: every answer then ends its connection. */
@@ -30,47 +33,50 @@ export interface HitLaneParts<C extends LaneClient> {
   /** plugins/rate-limit.ts: counts the request; its verdict's headers. */
   limitVerdict: (client: C) => LimitVerdict | Promise<LimitVerdict>
   limitHeaders: (verdict: LimitVerdict) => readonly [limit: string, remaining: string, reset: string]
-  /** Leaves a counted verdict for the rate-limit hook of the request the lane hands over (never counted twice). */
-  keepVerdict: (req: IncomingMessage, verdict: LimitVerdict | Promise<LimitVerdict>) => void
-  /** The gateway's fresh answer from the cache (src/proxy/gateway.ts `freshAnswer` for M3), undefined if none. */
+  /** The route's handler (plugins/proxy.ts): the gateway's fresh answer for M3, else its pass-through. */
   freshAnswer: (request: ClientRequest) => GatewayAnswer | undefined
+  passThrough: (request: ClientRequest) => Promise<GatewayAnswer>
+  /** Hands a request to Fastify's pipeline with what the lane already did for it (src/proxy/hand-over.ts). */
+  handOver: (req: IncomingMessage, what: HandedOver) => void
   /** The metrics hook and the request log line (plugins/metrics.ts, src/request-log.ts). */
   completed: (line: LaneLine) => void
 }
 
-/** What the metrics hook and the access line of a lane answer need. */
+/** What the metrics hook and the request line of a lane answer need. */
 export interface LaneLine {
   requestId: string
   url: string
   statusCode: number
   elapsedMs: number
   clientId: string
+  trace: UpstreamTrace
   cache: string | undefined
 }
 
 /** The route the lane answers for, as the metrics label and log line name it (plugins/proxy.ts registers it). */
 export const LANE_ROUTE = '/m3/*'
 export const LANE_SYSTEM = 'm3'
-type Next = (req: IncomingMessage, res: ServerResponse) => void
 const OCTET_STREAM = 'application/octet-stream'
+type Next = (req: IncomingMessage, res: ServerResponse) => void
 
 /**
- * The HIT lane: a fresh M3 cache hit answered in front of Fastify's router and hooks, with every step those hooks
- * take for it (request id, security headers, request limits, load shedding, client identity, rate limit, key
- * required, the cache, the reply's headers in Fastify's order, metrics, the access line). A HIT through the full
- * pipeline spends about as much CPU in the framework's machinery (routing, request and reply objects, a child logger
- * per request, twelve hook calls, the onSend chain) as the bare route does in all (bench/README.md); here it is one
- * function.
+ * The read lane: GET reads of M3 (`/m3/…`) answered in front of Fastify's router and hooks, taking every step those
+ * hooks and the pass-through route take for them (request id, security headers, request limits, load shedding,
+ * client identity, rate limit, key required, the gateway's fresh answer or pass-through, the reply's headers in
+ * Fastify's order, metrics, the request line). Through the pipeline a cache HIT spends about as much CPU in the
+ * framework's machinery (routing, request and reply objects, a child logger per request, twelve hook calls, the
+ * onSend chain) as a bare route does in all (bench/README.md); here it is one function.
  *
- * The lane answers only what it answers exactly as the pipeline does, and hands anything else to Fastify untouched:
- * a method other than GET, a path outside `/m3/` or with a percent sign (the router decodes it), the typed route
- * `/m3/mi/`, an Accept-Encoding (compression), a request body, a request past a limit, the app closing or under
- * pressure, a missing or invalid key where one is required, a refused rate limit, and any request the cache cannot
- * answer at once. From the rate limit on, the verdict goes with the request (`keepVerdict`), so a handed-over request
- * is counted once. `test/proxy/hit-lane.test.ts` holds the two side by side, and fails when a hook is added to the
- * pass-through route that the lane does not mirror.
+ * The lane answers only what it answers exactly as the pipeline does, and hands anything else to Fastify: untouched
+ * before it counts the request (a method other than GET, a path outside `/m3/` or with a percent sign (the router
+ * decodes it), the typed route `/m3/mi/`, an Accept-Encoding (compression), a request body, a request past a limit,
+ * the app closing or under pressure, a missing or invalid key where one is required), and with what it already did
+ * after (src/proxy/hand-over.ts): a refused rate limit, ION's error (the error handler writes the envelope) or an
+ * answer whose body is a stream. A handed-over request is counted once, calls ION once and keeps its request id.
+ * `test/proxy/read-lane.test.ts` holds the two side by side, and fails when a hook is added to the pass-through
+ * route that the lane does not mirror.
  */
-export function createHitLane<C extends LaneClient> (parts: HitLaneParts<C>) {
+export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
   const { securityHeaders, requestLimits } = parts
   let served = 0
 
@@ -98,10 +104,10 @@ export function createHitLane<C extends LaneClient> (parts: HitLaneParts<C>) {
     if (parts.keysRequired && !client.authenticated) return next(req, res)
     const verdict = parts.limitVerdict(client)
     if (verdict instanceof Promise) {
-      verdict.then(v => answer(req, res, next, ip, client, v, startMs), () => handOver(req, res, next, verdict))
+      verdict.then(v => read(req, res, next, ip, client, v, startMs), () => handOver(req, res, next, { verdict }))
         .catch((err: unknown) => failed(req, res, next, err))
     } else {
-      answer(req, res, next, ip, client, verdict, startMs)
+      read(req, res, next, ip, client, verdict, startMs)
     }
   }
 
@@ -117,35 +123,45 @@ export function createHitLane<C extends LaneClient> (parts: HitLaneParts<C>) {
     return checkRequestHead(req, requestLimits) === undefined
   }
 
-  function handOver (req: IncomingMessage, res: ServerResponse, next: Next, verdict: LimitVerdict | Promise<LimitVerdict>): void {
-    parts.keepVerdict(req, verdict)
+  function handOver (req: IncomingMessage, res: ServerResponse, next: Next, what: HandedOver): void {
+    parts.handOver(req, what)
     next(req, res)
   }
 
-  function answer (req: IncomingMessage, res: ServerResponse, next: Next, ip: string, client: C, verdict: LimitVerdict, startMs: number): void {
-    if (verdict.refused) return handOver(req, res, next, verdict)
+  function read (req: IncomingMessage, res: ServerResponse, next: Next, ip: string, client: C, verdict: LimitVerdict, startMs: number): void {
+    if (verdict.refused) return handOver(req, res, next, { verdict })
     const requestId = parts.requestId(req)
-    const url = req.url as string
-    const fresh = parts.freshAnswer({ method: 'GET', url, headers: req.headers, requestId, clientIp: ip })
-    // Cached M3 answers are buffers (only LN and IDM bodies are rewritten, and streamed): anything else goes the
-    // pipeline's way, which sends streams.
-    if (fresh === undefined || !Buffer.isBuffer(fresh.body)) return handOver(req, res, next, verdict)
-    const body = fresh.body
+    const trace: UpstreamTrace = {}
+    const request: ClientRequest = { method: 'GET', url: req.url as string, headers: req.headers, requestId, clientIp: ip, trace, onClientGone: clientGone(res) }
+    const fresh = parts.freshAnswer(request)
+    if (fresh !== undefined) return send(req, res, next, client, verdict, startMs, request, fresh)
+    parts.passThrough(request).then(
+      answer => send(req, res, next, client, verdict, startMs, request, answer),
+      (error: unknown) => handOver(req, res, next, { verdict, requestId, outcome: { error, trace } })
+    ).catch((err: unknown) => failed(req, res, next, err))
+  }
+
+  function send (req: IncomingMessage, res: ServerResponse, next: Next, client: C, verdict: LimitVerdict, startMs: number, request: ClientRequest, answer: GatewayAnswer): void {
+    const trace = request.trace as UpstreamTrace
+    const body = answer.body
+    // Streamed answers (large ones) go the pipeline's way, which sends streams.
+    if (!Buffer.isBuffer(body)) return handOver(req, res, next, { verdict, requestId: request.requestId, outcome: { answer, trace } })
     const [limit, remaining, reset] = parts.limitHeaders(verdict)
     // Fastify's reply headers in the order its hooks and the handler set them.
-    const headers: Record<string, string | string[]> = { 'x-request-id': requestId }
+    const headers: Record<string, string | string[]> = { 'x-request-id': request.requestId }
     for (const name in securityHeaders) headers[name] = securityHeaders[name] as string
     headers['ratelimit-limit'] = limit
     headers['ratelimit-remaining'] = remaining
     headers['ratelimit-reset'] = reset
-    const answerHeaders = fresh.headers
+    const answerHeaders = answer.headers
     for (const name in answerHeaders) headers[name] = answerHeaders[name] as string | string[]
-    if (fresh.cacheStatus) headers['x-cache'] = fresh.cacheStatus
-    if (fresh.ageS !== undefined) headers.age = String(fresh.ageS)
+    if (answer.cacheStatus) headers['x-cache'] = answer.cacheStatus
+    if (answer.ageS !== undefined) headers.age = String(answer.ageS)
     if (headers['content-type'] === undefined) headers['content-type'] = OCTET_STREAM
     if (parts.isClosing()) headers.connection = 'close'
-    const status = fresh.statusCode
-    if (status < 200 || status === 204) {
+    const status = answer.statusCode
+    const bodyless = status < 200 || status === 204
+    if (bodyless) {
       delete headers['content-type']
       delete headers['content-length']
     } else if (headers['content-length'] === undefined || Number(headers['content-length']) !== body.length) {
@@ -154,13 +170,13 @@ export function createHitLane<C extends LaneClient> (parts: HitLaneParts<C>) {
     const done = (): void => {
       res.removeListener('finish', done)
       res.removeListener('error', done)
-      parts.completed({ requestId, url, statusCode: status, elapsedMs: performance.now() - startMs, clientId: client.id, cache: fresh.cacheStatus })
+      parts.completed({ requestId: request.requestId, url: request.url, statusCode: status, elapsedMs: performance.now() - startMs, clientId: client.id, trace, cache: answer.cacheStatus })
     }
     res.on('finish', done)
     res.on('error', done)
     served++
     res.writeHead(status, headers)
-    if (status < 200 || status === 204) res.end()
+    if (bodyless) res.end()
     else res.end(body)
   }
 
@@ -171,4 +187,4 @@ export function createHitLane<C extends LaneClient> (parts: HitLaneParts<C>) {
   }
 }
 
-export type HitLane = ReturnType<typeof createHitLane>
+export type ReadLane = ReturnType<typeof createReadLane>

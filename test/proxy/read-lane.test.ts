@@ -2,7 +2,7 @@ import { test, type Test } from 'tap'
 import { request } from 'undici'
 import { createEmulator, type Emulator } from '../../emulator/index.ts'
 import type { EnvInput } from '../../src/config.ts'
-import type { HitLane } from '../../src/proxy/hit-lane.ts'
+import type { ReadLane } from '../../src/proxy/read-lane.ts'
 import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
@@ -23,16 +23,16 @@ interface Sent {
   method?: string
 }
 
-/** Two gateways on one emulator, the same settings: one with the HIT lane, one sending every request through Fastify. */
+/** Two gateways on one emulator, the same settings: one with the read lane, one sending every request through Fastify. */
 async function pair (t: Test, env: EnvInput, emulator?: Emulator): Promise<{ lane: GatewayUnderTest, pipeline: GatewayUnderTest, served: () => number }> {
   const ion = emulator ?? await createEmulator({ port: 0 })
   if (!emulator) t.teardown(() => ion.close())
-  let hitLane: HitLane | undefined
+  let readLane: ReadLane | undefined
   const settings = { LOG_LEVEL: 'info', CACHE_DRIVER: 'memory', ...env }
-  const lane = await startGateway(t, { emulator: ion, env: settings, hitLane: { onLane: l => { hitLane = l } } })
-  const pipeline = await startGateway(t, { emulator: ion, env: settings, hitLane: false })
-  t.ok(hitLane, 'the lane is on for these settings')
-  return { lane, pipeline, served: () => hitLane?.served() ?? 0 }
+  const lane = await startGateway(t, { emulator: ion, env: settings, readLane: { onLane: l => { readLane = l } } })
+  const pipeline = await startGateway(t, { emulator: ion, env: settings, readLane: false })
+  t.ok(readLane, 'the lane is on for these settings')
+  return { lane, pipeline, served: () => readLane?.served() ?? 0 }
 }
 
 async function send (base: string, sent: Sent, requestId: string): Promise<Answer> {
@@ -58,12 +58,14 @@ function generated (id: string): string {
 }
 
 /** Each request to both apps in turn; the answers must be the same, headers in the same order. */
-async function sameAnswers (t: Test, apps: { lane: GatewayUnderTest, pipeline: GatewayUnderTest }, requests: Array<[string, Sent]>): Promise<Answer[]> {
+async function sameAnswers (t: Test, apps: { lane: GatewayUnderTest, pipeline: GatewayUnderTest }, requests: Array<[string, Sent]>, before?: (what: string) => void): Promise<Answer[]> {
   const answers: Answer[] = []
   let n = 0
   for (const [what, sent] of requests) {
     const id = `lane-test-${++n}`
+    before?.(what)
     const viaLane = await send(apps.lane.url, sent, id)
+    before?.(what)
     const viaPipeline = await send(apps.pipeline.url, sent, id)
     t.same(viaLane, viaPipeline, `${what}: the same answer (${viaLane.status}, ${viaLane.headers.find(([h]) => h === 'x-cache')?.[1] ?? 'no x-cache'})`)
     answers.push(viaLane)
@@ -92,7 +94,7 @@ async function sameRecords (t: Test, apps: { lane: GatewayUnderTest, pipeline: G
   t.same(await counts(apps.lane), await counts(apps.pipeline), 'the same request, cache and rate-limit counts')
 }
 
-test('open mode: every request answered, logged and counted as the pipeline does, HITs by the lane', async t => {
+test('open mode: every request answered, logged and counted as the pipeline does, reads by the lane', async t => {
   const apps = await pair(t, { TRUST_PROXY: '127.0.0.1' })
   await sameAnswers(t, apps, [
     ['first read (MISS)', { path: ITEM }],
@@ -103,7 +105,7 @@ test('open mode: every request answered, logged and counted as the pipeline does
     ['the list (HIT)', { path: LIST }],
     ['a HIT asking for compression', { path: LIST, headers: { 'accept-encoding': 'gzip' } }],
     ['HEAD', { path: ITEM, method: 'HEAD' }],
-    ['no-cache (hands over after the rate limit counted)', { path: ITEM, headers: { 'cache-control': 'no-cache' } }],
+    ['no-cache (past the cache)', { path: ITEM, headers: { 'cache-control': 'no-cache' } }],
     ['the typed route', { path: '/m3/mi/MMS200MI/GetItmBasic?ITNO=A100' }],
     ['a percent-encoded path', { path: '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic%2F?ITNO=A100' }],
     ['a bad percent-encoding', { path: '/m3/m3api-rest/%zz' }],
@@ -112,7 +114,7 @@ test('open mode: every request answered, logged and counted as the pipeline does
     ['a request id the gateway does not keep', { path: ITEM, headers: { 'x-request-id': 'not a plain id!' } }],
     ['the HIT once more', { path: ITEM }],
   ])
-  t.equal(apps.served(), 7, 'the lane answered the seven fresh hits it may answer')
+  t.equal(apps.served(), 11, 'the lane answered the eleven reads it may answer')
   await sameRecords(t, apps)
   t.notOk(apps.lane.logText().includes('hunter2-secret'), 'the secret parameter is redacted from the lane\'s lines')
 })
@@ -139,7 +141,7 @@ test('API keys and a rate limit: refusals are the pipeline\'s, a handed-over req
   const remaining = answers.map(a => a.headers.find(([h]) => h === 'ratelimit-remaining')?.[1])
   t.same(remaining.slice(2), ['8', '7', '6', '5', '4', '3', '2', '1', '0', '0', '0'], `each request counted once: ${remaining.join(' ')}`)
   t.same(answers.slice(-2).map(a => a.status), [429, 429], 'refused past the limit')
-  t.equal(apps.served(), 7, 'the lane answered the seven hits within the limit')
+  t.equal(apps.served(), 9, 'the lane answered the nine reads within the limit')
   await sameRecords(t, apps)
   t.notOk(apps.lane.logText().includes(keys.portal), 'the API key is never logged')
 })
@@ -168,15 +170,51 @@ test('rate-limit counters in Redis: the lane waits for their verdict', async t =
   t.same(viaLane.map(a => a.status), viaPipeline.map(a => a.status), 'the same statuses')
   t.same(viaLane.map(a => a.headers.find(([h]) => h === 'ratelimit-remaining')?.[1]), ['3', '2', '1', '0', '0'], 'each request counted once in Redis')
   t.same(viaLane.map(a => a.body), viaPipeline.map(a => a.body), 'the same bodies')
-  t.equal(apps.served(), 2, 'the lane answered both hits')
+  t.equal(apps.served(), 4, 'the lane answered the four reads within the limit')
+})
+
+test('cache off: ION\'s answers, its failures (the error handler\'s envelope) and streamed answers as the pipeline gives them', async t => {
+  const emulator = await createEmulator({ port: 0 })
+  t.teardown(() => emulator.close())
+  const apps = await pair(t, { CACHE_DRIVER: 'none', UPSTREAM_RETRIES: '1' }, emulator)
+  const large = JSON.stringify({ results: [{ records: [{ ITNO: 'x'.repeat(80_000) }] }] })
+  const faults: Record<string, () => void> = {
+    'ION answers 500': () => emulator.faults.failNext(1, 500, `/${emulator.ionapi.ti}/M3/`),
+    'ION resets the connection (retried, then API_001)': () => emulator.faults.resetNext(2, `/${emulator.ionapi.ti}/M3/`),
+    'ION answers 429': () => emulator.faults.rateLimitNext(1, 1, `/${emulator.ionapi.ti}/M3/`),
+    'a large answer (streamed)': () => emulator.faults.respondNext(1, { status: 200, headers: { 'content-type': 'application/json' }, body: large }, `/${emulator.ionapi.ti}/M3/`),
+  }
+  await sameAnswers(t, apps, [
+    ['a read', { path: ITEM }],
+    ['a list', { path: LIST }],
+    ['an unknown transaction (ION 404)', { path: '/m3/m3api-rest/v2/execute/MMS200MI/NoSuchThing' }],
+    ['ION answers 500', { path: ITEM }],
+    ['ION resets the connection (retried, then API_001)', { path: ITEM }],
+    ['a large answer (streamed)', { path: ITEM }],
+    ['a read again', { path: ITEM }],
+    // Last: it holds M3 calls for a second.
+    ['ION answers 429', { path: LIST }],
+  ], what => faults[what]?.())
+  await sameRecords(t, apps)
+  // ION's own answers are relayed (200, 400, 500, 429): the lane sends them; the reset became API_001 and the large
+  // answer a stream, both the pipeline's to send.
+  t.equal(apps.served(), 6, `the lane sent the six answers it had whole (served ${apps.served()})`)
+  // Each app calls ION with its own token: the lane's requests, handed over or not, call ION as often.
+  const callsByToken = new Map<string, number>()
+  for (const call of emulator.stats.requests(`/${emulator.ionapi.ti}/M3/`)) {
+    const token = String(call.headers.authorization)
+    callsByToken.set(token, (callsByToken.get(token) ?? 0) + 1)
+  }
+  t.same([...callsByToken.values()].length, 2, 'two callers')
+  t.equal(new Set(callsByToken.values()).size, 1, `as many ION calls from the lane's app as from the pipeline's: ${[...callsByToken.values()].join(', ')}`)
 })
 
 test('the lane is off where it would not answer as the pipeline does', async t => {
   const receiver = await startOtlpReceiver()
   t.teardown(() => receiver.close())
-  for (const env of [{ CACHE_DRIVER: 'none' }, { CORS_ORIGINS: 'https://portal.example.com' }, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }] as EnvInput[]) {
-    let lane: HitLane | undefined
-    await startGateway(t, { env: { CACHE_DRIVER: 'memory', ...env }, hitLane: { onLane: l => { lane = l } }, listen: false })
+  for (const env of [{ CORS_ORIGINS: 'https://portal.example.com' }, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }] as EnvInput[]) {
+    let lane: ReadLane | undefined
+    await startGateway(t, { env: { CACHE_DRIVER: 'memory', ...env }, readLane: { onLane: l => { lane = l } }, listen: false })
     t.equal(lane, undefined, `off with ${JSON.stringify(env)}`)
   }
 })
