@@ -271,6 +271,53 @@ export async function measure (name: string, pid: number, url: string, durationS
   return measured
 }
 
+export interface Contender {
+  name: string
+  pid: number
+  url: string
+}
+
+/**
+ * Closed loop on several targets taking turns: after each one's warm-up, `slices` rounds in which each target in turn
+ * gets `durationS / slices` seconds of load. A shared VM's speed drifts by tens of percent over minutes; targets
+ * measured one after the other for 10 s each take that drift into their ratio, targets taking turns share it. Each
+ * row is the sum of its slices: requests per second and CPU per request over all of them; p50 and p99 are the
+ * medians of the slices' own (each slice's first requests open 50 connections at once: its p99 holds that burst).
+ */
+export async function measureInTurns (contenders: Contender[], durationS: number, opts: LoadOptions & { slices: number }): Promise<Row[]> {
+  for (const c of contenders) await closedLoop(c.url, opts.warmupS ?? 1, opts)
+  const sliceS = Math.max(1, Math.round(durationS / opts.slices))
+  const totals = contenders.map(() => ({ requests: 0, cpuS: 0, p50s: [] as number[], p99s: [] as number[], errors: 0, non2xx: 0 }))
+  for (let round = 0; round < opts.slices; round++) {
+    for (const [i, c] of contenders.entries()) {
+      const total = totals[i] as (typeof totals)[number]
+      const cpuBefore = cpuSeconds(c.pid)
+      const load = await closedLoop(c.url, sliceS, opts)
+      total.cpuS += cpuSeconds(c.pid) - cpuBefore
+      total.requests += load.requests
+      total.p50s.push(load.p50Ms)
+      total.p99s.push(load.p99Ms)
+      total.errors += load.errors
+      total.non2xx += load.non2xx
+    }
+  }
+  return contenders.map((c, i) => {
+    const total = totals[i] as (typeof totals)[number]
+    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+    const measured: Row = {
+      name: c.name,
+      reqPerS: Math.round(total.requests / (opts.slices * sliceS)),
+      p50Ms: median(total.p50s),
+      p99Ms: median(total.p99s),
+      errors: total.errors,
+      non2xx: total.non2xx,
+      ...(total.requests > 0 ? { cpuUsPerReq: Math.round((total.cpuS / total.requests) * 1e6) } : {}),
+    }
+    report(measured)
+    return measured
+  })
+}
+
 export interface PacedOptions {
   connections?: number
   /** Paths (with query) to send, drawn by `pick(n)` for the n-th request; default the URL's own path. */

@@ -16,7 +16,7 @@ import { CALLGRIND_TARGETS, callgrindAvailable, callgrindRows, type CallgrindTar
 import { runGrowth } from './growth.ts'
 import {
   build, children, commit, configure, freePort, ITEM, killChildren, LOAD_CPU, measure as measureFor, measureAtRate as measureAtRateFor,
-  root, settings, startEmulator, startGateway, startRedis, startTarget, TARGET_CPU, pin, type Row,
+  measureInTurns, root, settings, startEmulator, startGateway, startRedis, startTarget, TARGET_CPU, pin, type Contender, type Row,
 } from './harness.ts'
 import { runSoak } from './soak.ts'
 
@@ -54,6 +54,8 @@ const WRK = settings.wrk
 const WARMUP_S = values.quick ? 2 : 5
 const measure = (name: string, pid: number, url: string, headers: Record<string, string> = {}) => measureFor(name, pid, url, DURATION_S, { headers, warmupS: WARMUP_S })
 const measureAtRate = (name: string, pid: number, url: string, rate: number) => measureAtRateFor(name, pid, url, DURATION_S, rate)
+// One-second turns: ten rounds in a full run, three with --quick.
+const inTurns = (contenders: Contender[]) => measureInTurns(contenders, DURATION_S, { warmupS: WARMUP_S, slices: DURATION_S })
 
 async function stats (emulatorUrl: string): Promise<{ calls: number, tokenRequests: { total: number } }> {
   const res = await request(`${emulatorUrl}/__emulator/stats`)
@@ -170,13 +172,16 @@ async function main (): Promise<void> {
   rows.push(await measure('emulator direct', emulator.target.pid, `${emulatorUrl}/${ionapi.ti}/M3${ITEM}`, { authorization: `Bearer ${token}` }))
   pin(emulator.target.pid, LOAD_CPU)
   const bareRoute = await startTarget('bare-route', [answer.file, answer.contentType])
-  rows.push(await measure(`bare Fastify route (${answer.bytes} B)`, bareRoute.pid, `${bareRoute.url}/m3${ITEM}`))
-  bareRoute.stop()
   // The same answer byte for byte, headers included: what sending them costs, apart from deciding them.
   const bareRouteHeaders = await startTarget('bare-route', [answer.file, answer.contentType, answer.headersFile])
-  rows.push(await measure(`bare route + the HIT's ${answer.headerCount} headers`, bareRouteHeaders.pid, `${bareRouteHeaders.url}/m3${ITEM}`))
+  // Each target and its floor take turns (measureInTurns): the VM's drift lands on both sides of a target's ratio.
+  rows.push(...await inTurns([
+    { name: `bare Fastify route (${answer.bytes} B)`, pid: bareRoute.pid, url: `${bareRoute.url}/m3${ITEM}` },
+    { name: `bare route + the HIT's ${answer.headerCount} headers`, pid: bareRouteHeaders.pid, url: `${bareRouteHeaders.url}/m3${ITEM}` },
+    { name: 'gateway HIT (memory cache)', pid: hit.pid, url: `${hit.url}/m3${ITEM}` },
+  ]))
+  bareRoute.stop()
   bareRouteHeaders.stop()
-  rows.push(await measure('gateway HIT (memory cache)', hit.pid, `${hit.url}/m3${ITEM}`))
   rows.push(await measureAtRate(`gateway HIT at ${RATE} req/s`, hit.pid, `${hit.url}/m3${ITEM}`, RATE))
   hit.stop()
   const redis = await startRedis()
@@ -185,10 +190,12 @@ async function main (): Promise<void> {
   redisHit.stop()
   redis.stop()
   const miss = await startGateway(emulator, 'none')
-  rows.push(await measure('gateway MISS (cache off)', miss.pid, `${miss.url}/m3${ITEM}`))
-  miss.stop()
   const bare = await startTarget('bare-proxy', [`${emulatorUrl}/${ionapi.ti}`, token])
-  rows.push(await measure('bare @fastify/http-proxy', bare.pid, `${bare.url}/m3${ITEM}`))
+  rows.push(...await inTurns([
+    { name: 'gateway MISS (cache off)', pid: miss.pid, url: `${miss.url}/m3${ITEM}` },
+    { name: 'bare @fastify/http-proxy', pid: bare.pid, url: `${bare.url}/m3${ITEM}` },
+  ]))
+  miss.stop()
   bare.stop()
   const express = await startTarget('express-proxy', [`${emulatorUrl}/${ionapi.ti}`, token])
   rows.push(await measure('Express 5 + http-proxy-middleware', express.pid, `${express.url}/m3${ITEM}`))
