@@ -48,7 +48,8 @@ if (kind === 'emulator') {
     // What a mode sets: REDIS_URL, CACHE_MAX_BYTES, TRUST_PROXY…
     ...(arg3 ? JSON.parse(arg3) : {}),
   }, ionapi)
-  const app = await buildApp(config, { logDestination: '/dev/null' })
+  // BENCH_READ_LANE=off: every request through Fastify's pipeline, to measure what the read lane saves.
+  const app = await buildApp(config, { logDestination: '/dev/null', ...(process.env.BENCH_READ_LANE === 'off' ? { readLane: false } : {}) })
   await app.listen({ port, host: '127.0.0.1' })
   process.stdout.write(`READY ${port}\n`)
 } else if (kind === 'bare-proxy') {
