@@ -144,8 +144,12 @@ export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
   function send (req: IncomingMessage, res: ServerResponse, next: Next, client: C, verdict: LimitVerdict, startMs: number, request: ClientRequest, answer: GatewayAnswer): void {
     const trace = request.trace as UpstreamTrace
     const body = answer.body
-    // Streamed answers (large ones) go the pipeline's way, which sends streams.
-    if (!Buffer.isBuffer(body)) return handOver(req, res, next, { verdict, requestId: request.requestId, outcome: { answer, trace } })
+    // Streamed answers (large ones) go the pipeline's way, which sends streams. Should the pipeline answer otherwise
+    // (the app began closing meanwhile), the unread stream is dropped with the response: it holds a place at ION.
+    if (!Buffer.isBuffer(body)) {
+      res.once('close', () => { if (!body.readableEnded) body.destroy() })
+      return handOver(req, res, next, { verdict, requestId: request.requestId, outcome: { answer, trace } })
+    }
     const [limit, remaining, reset] = parts.limitHeaders(verdict)
     // Fastify's reply headers in the order its hooks and the handler set them.
     const headers: Record<string, string | string[]> = { 'x-request-id': request.requestId }

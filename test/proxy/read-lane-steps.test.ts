@@ -8,6 +8,7 @@ import type { HandedOver } from '../../src/proxy/hand-over.ts'
 import { createReadLane, type ReadLaneParts, type LaneClient, type LaneLine } from '../../src/proxy/read-lane.ts'
 import { testConfig } from '../helpers/config.ts'
 import { rawExchange } from '../helpers/raw-socket.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const ALLOWED: LimitVerdict = { refused: false, by: 'client', state: { remaining: 9, exceeded: false, ttlMs: 60_000 } }
 
@@ -114,6 +115,17 @@ test('after counting, a request handed over carries its verdict (never counted t
   const { url, seen } = await laneServer(t, { limitVerdict: () => failing })
   t.equal((await get(url + PATH)).status, 299, 'a failed count: the pipeline answers (and reports the failure)')
   t.equal(seen.kept[0]?.verdict, failing, 'with the failed verdict itself, not a second count')
+})
+
+test('a streamed answer the pipeline does not send is dropped with the response (it holds a place at ION)', async t => {
+  const stream = new Readable({ read () {} })
+  stream.push('first chunk')
+  const { url, seen } = await laneServer(t, { freshAnswer: () => undefined, passThrough: async () => ({ statusCode: 200, headers: {}, body: stream, cacheStatus: undefined }) })
+  t.equal((await get(url + PATH)).status, 299, 'the pipeline answered without reading it')
+  // The response's close follows its finish by a tick or two: no event of the test's to wait on.
+  await eventually('the unread stream is destroyed', () => stream.destroyed)
+  t.equal(stream.destroyed, true, 'the stream is destroyed')
+  t.equal(seen.kept.length, 1)
 })
 
 test('a read past the cache: ION\'s answer sent by the lane, with what happened upstream in its line', async t => {

@@ -232,7 +232,7 @@ test('the pass-through route runs exactly the hooks the lane mirrors', async t =
     if (!m) break
     hooks.push(`${m[1]}: ${(JSON.parse(m[2] as string) as string[]).join(', ')}`)
   }
-  // A hook added here changes what a fresh hit's answer is: src/proxy/hit-lane.ts must take the same step.
+  // A hook added here changes what an M3 read's answer is: src/proxy/read-lane.ts must take the same step.
   t.same(hooks, [
     'onRequest: closingRefusal(), requestIdHeader(), setSecurityHeaders(), requestHeadLimits(), identifyClient(), rateLimit(), onRequest()',
     'preParsing: requireKey()',
