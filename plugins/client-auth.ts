@@ -6,6 +6,7 @@ import { loadApiKeysFile, type ApiClient } from '../src/edge/api-keys.ts'
 import { watchApiKeysFile } from '../src/edge/api-keys-watch.ts'
 import { addressIdentity } from '../src/edge/client-ip.ts'
 import { GatewayError } from '../src/errors.ts'
+import { calledIon } from '../src/proxy/hand-over.ts'
 
 const CLIENT_ID_HEADER = /^[A-Za-z0-9._:-]{1,64}$/
 const KEYS_RELOAD_DEBOUNCE_MS = 200
@@ -76,7 +77,8 @@ async function clientAuth (app: FastifyInstance): Promise<void> {
 
   app.addHook('preParsing', function requireKey (request, _reply, payload, done) {
     const config = routeOptionsOf(request).config
-    if (config.public === true) return done(null, payload)
+    // A request the read lane handed over with ION's answer had its key checked when it arrived.
+    if (config.public === true || calledIon(request.raw)) return done(null, payload)
     if (!file) {
       if (config.admin === true) return done(new GatewayError('AUTH_005', 'Admin routes are disabled in open mode: set CLIENT_API_KEYS_FILE and call them with an admin API key'))
       return done(null, payload)

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { elapsedMs } from '../src/proxy/hand-over.ts'
 import { routeOptionsOf } from '../src/route-options.ts'
 import { Type } from '../src/typebox.ts'
 
@@ -30,7 +31,7 @@ async function metrics (app: FastifyInstance): Promise<void> {
     const route = routeOptionsOf(request)
     if (route.config.disableMetrics !== true) {
       // Unmatched requests share one label, so random URLs cannot grow the series.
-      httpDuration.series([request.method, route.url ?? 'unmatched', reply.statusCode]).observe(reply.elapsedTime / 1000)
+      httpDuration.series([request.method, route.url ?? 'unmatched', reply.statusCode]).observe(elapsedMs(request.raw, reply.elapsedTime) / 1000)
     }
     done()
   })

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type {} from '@fastify/swagger' // route schema `tags`, `summary`… types
 import type { Config } from './config.ts'
@@ -8,7 +8,7 @@ import { loggerOptions } from './logger.ts'
 import { GatewayError } from './errors.ts'
 import { httpServerOptions } from './edge/request-limits.ts'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts'
-import { handedOver } from './proxy/hand-over.ts'
+import { calledIon, handedOver } from './proxy/hand-over.ts'
 import type { ReadLane } from './proxy/read-lane.ts'
 import { requestIdFor } from './request-id.ts'
 import { RequestLogController } from './request-log.ts'
@@ -53,20 +53,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Set once the app is ready (plugins/read-lane.ts): M3 reads are answered before Fastify's handler.
   let lane: Lane | undefined
   const fastifyOptions: FastifyHttpOptions<Server> = {
-    // The server Fastify would make, with the read lane in front of its handler: Node's parser bound, header and
-    // request timeouts, then what Fastify sets on a server it creates itself (fastify/lib/server.js).
-    serverFactory: (handler, opts) => {
-      const server = createServer(httpServerOptions(config.requestLimits), (req, res) => {
-        if (lane === undefined) handler(req, res)
-        else lane(req, res, handler)
-      })
-      server.keepAliveTimeout = opts.keepAliveTimeout as number
-      server.requestTimeout = opts.requestTimeout as number
-      server.setTimeout(opts.connectionTimeout as number)
-      if ((opts.maxRequestsPerSocket as number) > 0) server.maxRequestsPerSocket = opts.maxRequestsPerSocket as number
-      return server
-    },
-    // REQUEST_BODY_TIMEOUT_MS, set on the server as Node's requestTimeout.
+    // Node's parser bound, header and request timeouts (REQUEST_BODY_TIMEOUT_MS is Fastify's requestTimeout too:
+    // Fastify sets it on the server after creating it).
+    http: httpServerOptions(config.requestLimits),
     requestTimeout: config.requestLimits.requestBodyTimeoutMs,
     // What Node's HTTP server and Fastify's router refuse before any hook runs is answered with the envelope too.
     clientErrorHandler,
@@ -97,8 +86,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     if (app.lifecycle.closing) reply.header('connection', 'close')
     done(null, payload)
   })
-  app.addHook('onRequest', function closingRefusal (_request, reply, done) {
-    if (!app.lifecycle.closing) return done()
+  app.addHook('onRequest', function closingRefusal (request, reply, done) {
+    // A request the read lane handed over with ION's answer arrived before closing began.
+    if (!app.lifecycle.closing || calledIon(request.raw)) return done()
     reply.header('connection', 'close')
     done(new GatewayError('SYS_004', 'The gateway is shutting down', { retryAfterS: 1 }))
   })
@@ -135,6 +125,15 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   //    (src/proxy/read-lane.ts); anything else goes through them
   if (options.readLane !== false) {
     await app.register(readLane, { install: serve => { lane = serve }, ...(options.readLane ? { onLane: options.readLane.onLane } : {}) })
+    // In front of the handler Fastify gave its server (not through serverFactory, with which Fastify would bind only
+    // one address for a host like localhost). Servers Fastify adds for more addresses get the pipeline alone.
+    const [handler] = app.server.listeners('request') as Handler[]
+    if (handler === undefined || app.server.listenerCount('request') !== 1) throw new Error('the read lane expects one request listener on the server')
+    app.server.removeListener('request', handler)
+    app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (lane === undefined) handler(req, res)
+      else lane(req, res, handler)
+    })
   }
 
   return app

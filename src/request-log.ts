@@ -2,6 +2,7 @@ import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyR
 import type { Logger } from 'pino'
 import { accessLineWriter, type AccessLineFields } from './access-log.ts'
 import { redactUrl } from './edge/redact-url.ts'
+import { elapsedMs } from './proxy/hand-over.ts'
 import { routeOptionsOf } from './route-options.ts'
 
 /** What the proxy learned about a request's trip to ION, for the request's log line. */
@@ -76,7 +77,7 @@ function lineFor (request: FastifyRequest, reply: FastifyReply, requestId?: stri
     url: loggedUrl(request.url),
     route: routeOptionsOf(request).url,
     statusCode: reply.statusCode,
-    durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    durationMs: Math.round(elapsedMs(request.raw, reply.elapsedTime) * 100) / 100,
     clientId: request.client?.id,
     system: trace?.system || undefined,
     upstreamStatus,

@@ -57,6 +57,8 @@ export interface LaneLine {
 export const LANE_ROUTE = '/m3/*'
 export const LANE_SYSTEM = 'm3'
 const OCTET_STREAM = 'application/octet-stream'
+// A media type Fastify's reply keeps as it is (it replaces an empty or unparsable one with application/octet-stream).
+const PLAIN_MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;.*)?$/
 type Next = (req: IncomingMessage, res: ServerResponse) => void
 
 /**
@@ -91,8 +93,12 @@ export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
   // A step that throws (a bug: none is meant to) must not take the process down from a server listener: the
   // request goes the pipeline's way, which answers it or reports the error.
   function failed (req: IncomingMessage, res: ServerResponse, next: Next, err: unknown): void {
-    if (res.headersSent) res.destroy(err as Error)
-    else next(req, res)
+    try {
+      if (res.headersSent) res.destroy(err as Error)
+      else next(req, res)
+    } catch (error) {
+      res.destroy(error as Error)
+    }
   }
 
   function take (req: IncomingMessage, res: ServerResponse, next: Next): void {
@@ -104,7 +110,7 @@ export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
     if (parts.keysRequired && !client.authenticated) return next(req, res)
     const verdict = parts.limitVerdict(client)
     if (verdict instanceof Promise) {
-      verdict.then(v => read(req, res, next, ip, client, v, startMs), () => handOver(req, res, next, { verdict }))
+      verdict.then(v => read(req, res, next, ip, client, v, startMs), () => handOver(req, res, next, { verdict, startMs }))
         .catch((err: unknown) => failed(req, res, next, err))
     } else {
       read(req, res, next, ip, client, verdict, startMs)
@@ -129,7 +135,7 @@ export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
   }
 
   function read (req: IncomingMessage, res: ServerResponse, next: Next, ip: string, client: C, verdict: LimitVerdict, startMs: number): void {
-    if (verdict.refused) return handOver(req, res, next, { verdict })
+    if (verdict.refused) return handOver(req, res, next, { verdict, startMs })
     const requestId = parts.requestId(req)
     const trace: UpstreamTrace = {}
     const request: ClientRequest = { method: 'GET', url: req.url as string, headers: req.headers, requestId, clientIp: ip, trace, onClientGone: clientGone(res) }
@@ -137,19 +143,26 @@ export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
     if (fresh !== undefined) return send(req, res, next, client, verdict, startMs, request, fresh)
     parts.passThrough(request).then(
       answer => send(req, res, next, client, verdict, startMs, request, answer),
-      (error: unknown) => handOver(req, res, next, { verdict, requestId, outcome: { error, trace } })
+      (error: unknown) => handOver(req, res, next, { verdict, startMs, requestId, outcome: { error, trace } })
     ).catch((err: unknown) => failed(req, res, next, err))
   }
 
   function send (req: IncomingMessage, res: ServerResponse, next: Next, client: C, verdict: LimitVerdict, startMs: number, request: ClientRequest, answer: GatewayAnswer): void {
     const trace = request.trace as UpstreamTrace
     const body = answer.body
-    // Streamed answers (large ones) go the pipeline's way, which sends streams. Should the pipeline answer otherwise
-    // (the app began closing meanwhile), the unread stream is dropped with the response: it holds a place at ION.
+    const pipeline = (): void => handOver(req, res, next, { verdict, startMs, requestId: request.requestId, outcome: { answer, trace } })
+    // Streamed answers (large ones) go the pipeline's way, which sends streams. An unread stream holds a place at
+    // ION: it is dropped with the response if the pipeline does not send it, at once if the client already left.
     if (!Buffer.isBuffer(body)) {
-      res.once('close', () => { if (!body.readableEnded) body.destroy() })
-      return handOver(req, res, next, { verdict, requestId: request.requestId, outcome: { answer, trace } })
+      if (res.destroyed) body.destroy()
+      else res.once('close', () => { if (!body.readableEnded) body.destroy() })
+      return pipeline()
     }
+    // What Fastify's reply refuses or rewrites is left to it: a status outside 100-599 (SYS_003), a media type it
+    // does not parse (application/octet-stream instead).
+    const status = answer.statusCode
+    const contentType = answer.headers['content-type']
+    if (status < 100 || status > 599 || (contentType !== undefined && (typeof contentType !== 'string' || !PLAIN_MEDIA_TYPE.test(contentType)))) return pipeline()
     const [limit, remaining, reset] = parts.limitHeaders(verdict)
     // Fastify's reply headers in the order its hooks and the handler set them.
     const headers: Record<string, string | string[]> = { 'x-request-id': request.requestId }
@@ -163,7 +176,6 @@ export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
     if (answer.ageS !== undefined) headers.age = String(answer.ageS)
     if (headers['content-type'] === undefined) headers['content-type'] = OCTET_STREAM
     if (parts.isClosing()) headers.connection = 'close'
-    const status = answer.statusCode
     const bodyless = status < 200 || status === 204
     if (bodyless) {
       delete headers['content-type']
@@ -171,15 +183,22 @@ export function createReadLane<C extends LaneClient> (parts: ReadLaneParts<C>) {
     } else if (headers['content-length'] === undefined || Number(headers['content-length']) !== body.length) {
       headers['content-length'] = String(body.length)
     }
+    try {
+      res.writeHead(status, headers)
+    } catch {
+      // A header value Node refuses: the pipeline's reply reports it (nothing was sent yet).
+      return pipeline()
+    }
+    // The request line's cache field is the x-cache the client got (ION may send its own when the cache is off).
+    const cache = headers['x-cache']
     const done = (): void => {
       res.removeListener('finish', done)
       res.removeListener('error', done)
-      parts.completed({ requestId: request.requestId, url: request.url, statusCode: status, elapsedMs: performance.now() - startMs, clientId: client.id, trace, cache: answer.cacheStatus })
+      parts.completed({ requestId: request.requestId, url: request.url, statusCode: status, elapsedMs: performance.now() - startMs, clientId: client.id, trace, cache: typeof cache === 'string' ? cache : undefined })
     }
     res.on('finish', done)
     res.on('error', done)
     served++
-    res.writeHead(status, headers)
     if (bodyless) res.end()
     else res.end(body)
   }

@@ -128,6 +128,52 @@ test('a streamed answer the pipeline does not send is dropped with the response 
   t.equal(seen.kept.length, 1)
 })
 
+test('a client that left while ION answered: a streamed answer is dropped at once', async t => {
+  const stream = new Readable({ read () {} })
+  let answerNow: (() => void) | undefined
+  let clientGone = false
+  const { url, seen } = await laneServer(t, {
+    freshAnswer: () => undefined,
+    passThrough: request => new Promise(resolve => {
+      request.onClientGone?.(() => { clientGone = true })
+      answerNow = () => resolve({ statusCode: 200, headers: {}, body: stream, cacheStatus: undefined })
+    }),
+  })
+  const abort = new AbortController()
+  const asked = request(url + PATH, { signal: abort.signal }).catch(() => undefined)
+  await eventually('ION is asked', () => answerNow !== undefined)
+  abort.abort()
+  await asked
+  await eventually('the lane sees the client leave', () => clientGone)
+  answerNow?.()
+  await eventually('the stream is destroyed', () => stream.destroyed)
+  t.equal(seen.kept.length, 1, 'handed over (the pipeline logs the request)')
+})
+
+test('what Fastify\'s reply would refuse or rewrite goes to the pipeline with the answer', async t => {
+  const answers: Array<[string, number, Record<string, string | string[]>]> = [
+    ['a status above 599', 600, { 'content-type': 'application/json' }],
+    ['a media type Fastify does not parse', 200, { 'content-type': 'json' }],
+    ['an empty media type', 200, { 'content-type': '' }],
+    ['two media types', 200, { 'content-type': ['application/json', 'text/plain'] }],
+  ]
+  for (const [what, statusCode, headers] of answers) {
+    const { url, seen } = await laneServer(t, { freshAnswer: () => ({ statusCode, headers, body: Buffer.from('{}'), cacheStatus: 'HIT' }) })
+    t.equal((await get(url + PATH)).status, 299, `${what}: the pipeline answers`)
+    t.ok(seen.kept[0]?.outcome && 'answer' in seen.kept[0].outcome && typeof seen.kept[0].startMs === 'number', `${what}: with the answer and when the request arrived`)
+    t.equal(seen.lines.length, 0, `${what}: no line of the lane's`)
+  }
+})
+
+test('the request line\'s cache field is the x-cache the client got', async t => {
+  const { url, seen } = await laneServer(t, {
+    freshAnswer: () => undefined,
+    passThrough: async () => ({ statusCode: 200, headers: { 'content-type': 'application/json', 'x-cache': 'Miss from cloudfront' }, body: Buffer.from('{}'), cacheStatus: undefined }),
+  })
+  t.equal((await get(url + PATH)).headers['x-cache'], 'Miss from cloudfront')
+  t.match(seen.lines, [{ cache: 'Miss from cloudfront' }])
+})
+
 test('a read past the cache: ION\'s answer sent by the lane, with what happened upstream in its line', async t => {
   const { url, seen } = await laneServer(t, {
     freshAnswer: () => undefined,

@@ -6,6 +6,7 @@ import type { ReadLane } from '../../src/proxy/read-lane.ts'
 import { writeKeysFile } from '../helpers/api-keys.ts'
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway.ts'
 import { startOtlpReceiver } from '../helpers/otlp-receiver.ts'
+import { eventually } from '../helpers/wait.ts'
 import { startRedis } from '../helpers/redis.ts'
 
 const ITEM = '/m3/m3api-rest/v2/execute/MMS200MI/GetItmBasic?ITNO=A100'
@@ -219,8 +220,9 @@ test('the lane is off where it would not answer as the pipeline does', async t =
   }
 })
 
-test('the pass-through route runs exactly the hooks the lane mirrors', async t => {
-  const { app } = await startGateway(t, { env: { CACHE_DRIVER: 'memory' }, listen: false })
+/** The hooks of `GET /m3/*`, by name, as Fastify lists them. */
+async function passThroughHooks (t: Test, env: EnvInput): Promise<string[]> {
+  const { app } = await startGateway(t, { env: { CACHE_DRIVER: 'memory', ...env }, listen: false })
   const tree = app.printRoutes({ includeHooks: true, commonPrefix: false })
   // The wildcard below /m3 (GET among its methods), and the hook lines under it.
   const lines = tree.split('\n')
@@ -232,11 +234,40 @@ test('the pass-through route runs exactly the hooks the lane mirrors', async t =
     if (!m) break
     hooks.push(`${m[1]}: ${(JSON.parse(m[2] as string) as string[]).join(', ')}`)
   }
+  return hooks
+}
+
+test('the pass-through route runs exactly the hooks the lane mirrors', async t => {
   // A hook added here changes what an M3 read's answer is: src/proxy/read-lane.ts must take the same step.
-  t.same(hooks, [
+  t.same(await passThroughHooks(t, {}), [
     'onRequest: closingRefusal(), requestIdHeader(), setSecurityHeaders(), requestHeadLimits(), identifyClient(), rateLimit(), onRequest()',
     'preParsing: requireKey()',
     'onSend: closingConnection(), unreadBodyConnection(), onSend()',
     'onResponse: observeDuration()',
   ], 'the hooks of GET /m3/*')
+  // With load shedding on (production's default), @fastify/under-pressure's hook: the lane asks isUnderPressure().
+  t.same((await passThroughHooks(t, { MAX_EVENT_LOOP_DELAY_MS: '1000' }))[0],
+    'onRequest: closingRefusal(), requestIdHeader(), setSecurityHeaders(), requestHeadLimits(), onRequest(), identifyClient(), rateLimit(), onRequest()',
+    'with load shedding on')
+})
+
+test('ION called, then the app begins closing: the handed-over answer is still sent, its duration counted from arrival', async t => {
+  const emulator = await createEmulator({ port: 0 })
+  t.teardown(() => emulator.close())
+  let lane: ReadLane | undefined
+  const gateway = await startGateway(t, { emulator, env: { CACHE_DRIVER: 'none', LOG_LEVEL: 'info' }, readLane: { onLane: l => { lane = l } } })
+  const large = JSON.stringify({ results: [{ records: [{ ITNO: 'x'.repeat(80_000) }] }] })
+  const prefix = `/${emulator.ionapi.ti}/M3/`
+  emulator.faults.respondNext(1, { status: 200, headers: { 'content-type': 'application/json' }, body: large }, prefix)
+  emulator.faults.latency(400, prefix)
+  const answer = request(gateway.url + ITEM).then(async res => ({ status: res.statusCode, bytes: (await res.body.arrayBuffer()).byteLength }))
+  await eventually('ION has the request', () => emulator.stats.requests(prefix).length === 1)
+  const closing = gateway.app.close()
+  t.same(await answer, { status: 200, bytes: Buffer.byteLength(large) }, 'the answer ION gave, not SYS_004')
+  await closing
+  t.equal(lane?.served(), 0, 'a streamed answer: sent by the pipeline')
+  const line = gateway.logs.find(l => l.msg === 'request completed')
+  t.match(line, { statusCode: 200, upstreamStatus: 200 }, 'its request line')
+  // ION took 400 ms to answer: a duration counted from the hand-over would be a few ms.
+  t.ok(Number(line?.durationMs) >= 400, `durationMs from arrival: ${String(line?.durationMs)}`)
 })
