@@ -1,6 +1,7 @@
 import { test, type Test } from 'tap'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import type { LimitVerdict } from '../../src/edge/client-limits.ts'
@@ -8,7 +9,6 @@ import type { HandedOver } from '../../src/proxy/hand-over.ts'
 import { createReadLane, type ReadLaneParts, type LaneClient, type LaneLine } from '../../src/proxy/read-lane.ts'
 import { testConfig } from '../helpers/config.ts'
 import { rawExchange } from '../helpers/raw-socket.ts'
-import { eventually } from '../helpers/wait.ts'
 
 const ALLOWED: LimitVerdict = { refused: false, by: 'client', state: { remaining: 9, exceeded: false, ttlMs: 60_000 } }
 
@@ -117,36 +117,43 @@ test('after counting, a request handed over carries its verdict (never counted t
   t.equal(seen.kept[0]?.verdict, failing, 'with the failed verdict itself, not a second count')
 })
 
-test('a streamed answer the pipeline does not send is dropped with the response (it holds a place at ION)', async t => {
+// Both wait on the stream's own 'close'; without the clean-up it never comes and the test's timeout fails it.
+test('a streamed answer the pipeline does not send is dropped with the response (it holds a place at ION)', { timeout: 10_000 }, async t => {
   const stream = new Readable({ read () {} })
   stream.push('first chunk')
+  const closed = once(stream, 'close')
   const { url, seen } = await laneServer(t, { freshAnswer: () => undefined, passThrough: async () => ({ statusCode: 200, headers: {}, body: stream, cacheStatus: undefined }) })
   t.equal((await get(url + PATH)).status, 299, 'the pipeline answered without reading it')
-  // The response's close follows its finish by a tick or two: no event of the test's to wait on.
-  await eventually('the unread stream is destroyed', () => stream.destroyed)
+  await closed
   t.equal(stream.destroyed, true, 'the stream is destroyed')
   t.equal(seen.kept.length, 1)
 })
 
-test('a client that left while ION answered: a streamed answer is dropped at once', async t => {
+test('a client that left while ION answered: a streamed answer is dropped at once', { timeout: 10_000 }, async t => {
   const stream = new Readable({ read () {} })
-  let answerNow: (() => void) | undefined
-  let clientGone = false
+  const closed = once(stream, 'close')
+  let answerNow: () => void = () => {}
+  let asked: () => void = () => {}
+  const ionAsked = new Promise<void>(resolve => { asked = resolve })
+  let left: () => void = () => {}
+  const clientLeft = new Promise<void>(resolve => { left = resolve })
   const { url, seen } = await laneServer(t, {
     freshAnswer: () => undefined,
     passThrough: request => new Promise(resolve => {
-      request.onClientGone?.(() => { clientGone = true })
+      request.onClientGone?.(left)
       answerNow = () => resolve({ statusCode: 200, headers: {}, body: stream, cacheStatus: undefined })
+      asked()
     }),
   })
   const abort = new AbortController()
-  const asked = request(url + PATH, { signal: abort.signal }).catch(() => undefined)
-  await eventually('ION is asked', () => answerNow !== undefined)
+  const answered = request(url + PATH, { signal: abort.signal }).catch(() => undefined)
+  await ionAsked
   abort.abort()
-  await asked
-  await eventually('the lane sees the client leave', () => clientGone)
-  answerNow?.()
-  await eventually('the stream is destroyed', () => stream.destroyed)
+  await answered
+  await clientLeft
+  answerNow()
+  await closed
+  t.equal(stream.destroyed, true, 'the stream is destroyed')
   t.equal(seen.kept.length, 1, 'handed over (the pipeline logs the request)')
 })
 
